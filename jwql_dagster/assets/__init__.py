@@ -1,0 +1,1 @@
+"""Asset groups, one module each: previews, filesystem, mast, monitoring."""

@@ -1,0 +1,92 @@
+"""`jwql-dagster doctor`: print the resolved configuration and check that everything it names works."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from pathlib import Path
+from typing import Callable
+
+from jwql_dagster.config import Settings, load_settings
+
+# Checks provided by the subsystems: "module:function" taking Settings, returning (ok, message).
+# A check whose module is not installed yet is reported as skipped, never as passed.
+SUBSYSTEM_CHECKS: tuple[tuple[str, str], ...] = (
+    ("database", "jwql_dagster.db.health:check_database"),
+    ("MAST", "jwql_dagster.resources.mast:check_mast"),
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="print the resolved configuration (secrets masked) and check roots, database and MAST",
+        description="Print every setting with where it came from, then check the archive root, output roots, database and MAST.",
+    )
+    p.add_argument("--no-network", action="store_true", help="skip the MAST reachability check")
+    p.set_defaults(func=run)
+
+
+def check_roots(settings: Settings) -> list[tuple[bool, str]]:
+    """The archive must be readable; output roots must be writable (or creatable)."""
+    results: list[tuple[bool, str]] = []
+    fs = settings.filesystem
+    if not fs.is_dir():
+        results.append((False, f"archive root {fs} does not exist (set JWQL_FILESYSTEM or run `jwql-dagster make-archive {fs}`)"))
+    elif not os.access(fs, os.R_OK | os.X_OK):
+        results.append((False, f"archive root {fs} is not readable"))
+    else:
+        areas = [a for a in ("public", "proprietary") if (fs / a).is_dir()]
+        ok = bool(areas)
+        msg = f"archive root {fs} readable; areas: {', '.join(areas) or 'none (expected public/ and proprietary/)'}"
+        results.append((ok, msg))
+    for name, root in {**settings.output_roots, "log_root": settings.log_root, "dagster_home": settings.dagster_home}.items():
+        results.append(_writable(name, root, must_write=name != "log_root"))
+    return results
+
+
+def _writable(name: str, root: Path, must_write: bool) -> tuple[bool, str]:
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if root.exists() and not root.is_dir():
+        return False, f"{name} {root} exists but is not a folder"
+    if not must_write:
+        if root.is_dir():
+            return os.access(root, os.R_OK | os.X_OK), f"{name} {root} (read)"
+        return True, f"{name} {root} does not exist yet (legacy logs are optional)"
+    ok = os.access(probe, os.W_OK | os.X_OK)
+    state = "writable" if root.exists() else f"will be created under {probe}"
+    return ok, f"{name} {root} {state if ok else 'is not writable'}"
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print("jwql-dagster configuration" + (f" (config file {settings.config_file})" if settings.config_file else ""))
+    shown = settings.masked()
+    width = max(len(k) for k in shown)
+    for key, value in shown.items():
+        print(f"  {key:<{width}}  {value}  [{settings.sources.get(key, '-')}]")
+    print("checks")
+    results = check_roots(settings)
+    for label, target in SUBSYSTEM_CHECKS:
+        if label == "MAST" and args.no_network:
+            results.append((True, "MAST check skipped (--no-network)"))
+            continue
+        module_name, func_name = target.split(":")
+        try:
+            func: Callable[[Settings], tuple[bool, str]] = getattr(importlib.import_module(module_name), func_name)
+        except (ImportError, AttributeError):
+            results.append((True, f"{label} check not available in this version (skipped)"))
+            continue
+        try:
+            results.append(func(settings))
+        except Exception as exc:  # a check must report, never crash the doctor
+            results.append((False, f"{label} check failed: {type(exc).__name__}: {exc}"))
+    failed = 0
+    for ok, message in results:
+        failed += not ok
+        print(f"  [{'ok' if ok else 'FAIL'}] {message}")
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 0 if not failed else 1

@@ -1,0 +1,320 @@
+"""Settings of jwql-dagster, resolved from environment > JWQL_CONFIG file > defaults.
+
+One place decides every path, URL and tuning knob so that the CLI, the Dagster
+definitions and the tests agree. A jwql ``config.json`` can be pointed at with
+``JWQL_CONFIG`` so an existing jwql installation works unchanged; environment
+variables still win over it, so one value can be overridden for a single run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
+
+MASK = "***"
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is unusable; the message names the key and its source."""
+
+
+# jwql config.json key -> our variable. "connection_string"/"databases" and "cores" are handled apart.
+JWQL_CONFIG_KEYS: dict[str, str] = {
+    "filesystem": "JWQL_FILESYSTEM",
+    "preview_image_filesystem": "JWQL_PREVIEW_ROOT",
+    "thumbnail_filesystem": "JWQL_THUMBNAIL_ROOT",
+    "outputs": "JWQL_OUTPUT_ROOT",
+    "log_dir": "JWQL_LOG_ROOT",
+    "working": "JWQL_WORKING_ROOT",
+    "jwql_dir": "JWQL_CENTRAL_STORE",
+    "mast_base_url": "MAST_API_URL",
+    "mast_token": "MAST_API_TOKEN",
+    "cores": "JWQL_PREVIEW_WORKERS",
+}
+
+INLINE_PREVIEW_CHOICES = ("public", "all", "none")
+EXECUTOR_CHOICES = ("multiprocess", "celery")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration. Paths are absolute; secrets are kept but never printed by ``masked()``."""
+
+    home: Path
+    filesystem: Path
+    preview_root: Path
+    thumbnail_root: Path
+    output_root: Path
+    log_root: Path
+    working_root: Path
+    central_store: Path
+    database_url: str
+    dagster_home: Path
+    mast_api_url: str
+    mast_api_token: str | None
+    preview_workers: int
+    executor: str
+    celery_broker: str
+    celery_backend: str
+    sensor_settle_seconds: float
+    sensor_max_files_per_tick: int
+    sensor_interval_seconds: int
+    max_failure_rate: float
+    inline_previews: str
+    alert_smtp: str | None
+    alert_from: str | None
+    alert_to: tuple[str, ...]
+    alert_webhook: str | None
+    config_file: Path | None
+    sources: Mapping[str, str]  # field name -> "env", "config" or "default"
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as text for display, with the MAST token and passwords in URLs masked."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "mast_api_token":
+                text = MASK if value else "(unset)"
+            elif isinstance(value, str) and "://" in value:
+                text = mask_url(value)
+            elif isinstance(value, tuple):
+                text = ",".join(value) if value else "(unset)"
+            elif value is None:
+                text = "(unset)"
+            else:
+                text = str(value)
+            out[f.name] = text
+        return out
+
+    @property
+    def output_roots(self) -> dict[str, Path]:
+        """The folders this platform writes into (the archive is read-only for us)."""
+        return {
+            "preview_root": self.preview_root,
+            "thumbnail_root": self.thumbnail_root,
+            "output_root": self.output_root,
+            "working_root": self.working_root,
+        }
+
+
+def mask_url(url: str) -> str:
+    """Replace the password of a URL (``scheme://user:pass@host``) by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"JWQL_CONFIG points to {path}, which does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"JWQL_CONFIG file {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"JWQL_CONFIG file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"JWQL_CONFIG file {path} must hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _database_url_from_config(data: Mapping[str, Any], path: Path) -> str | None:
+    conn = data.get("connection_string")
+    if conn not in (None, ""):
+        if not isinstance(conn, str):
+            raise ConfigError(f"key 'connection_string' in {path} must be a string")
+        return conn
+    dbs = data.get("databases")
+    if dbs in (None, "", {}):
+        return None
+    if not isinstance(dbs, dict):
+        raise ConfigError(f"key 'databases' in {path} must be an object with engine, name, user, password, host, port")
+    if not any(str(v) for v in dbs.values() if v is not None):
+        return None  # jwql's example config ships every field empty
+    engine = str(dbs.get("engine") or "")
+    name = str(dbs.get("name") or "")
+    if not engine or not name:
+        raise ConfigError(f"key 'databases' in {path} needs at least 'engine' and 'name'")
+    if engine in ("postgres", "postgresql"):
+        engine = "postgresql+psycopg2"
+    if engine.startswith("sqlite"):
+        return f"sqlite:///{name}"
+    user = quote(str(dbs.get("user") or ""), safe="")
+    password = quote(str(dbs.get("password") or ""), safe="")
+    host = str(dbs.get("host") or "localhost")
+    port = dbs.get("port")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    hostport = f"{host}:{port}" if port not in (None, "") else host
+    return f"{engine}://{auth}{hostport}/{name}"
+
+
+def _as_int(name: str, text: str, source: str, minimum: int = 0) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} (from {source}) is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} (from {source}) must be at least {minimum}")
+    return value
+
+
+def _as_float(name: str, text: str, source: str, low: float, high: float | None = None) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} (from {source}) is not a number") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name}={value} (from {source}) must be {bound}")
+    return value
+
+
+def _as_choice(name: str, text: str, source: str, choices: tuple[str, ...]) -> str:
+    value = str(text).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={text!r} (from {source}) must be one of {', '.join(choices)}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting. ``env`` defaults to ``os.environ``; pass a dict in tests."""
+    env = dict(os.environ if env is None else env)
+    config_path: Path | None = None
+    config: dict[str, str] = {}
+    if env.get("JWQL_CONFIG"):
+        config_path = Path(env["JWQL_CONFIG"]).expanduser().resolve()
+        data = _read_config_file(config_path)
+        for key, var in JWQL_CONFIG_KEYS.items():
+            value = data.get(key)
+            if value in (None, ""):
+                continue
+            if isinstance(value, (dict, list)):
+                raise ConfigError(f"key {key!r} in {config_path} must be a string, found {type(value).__name__}")
+            config[var] = str(value)
+        url = _database_url_from_config(data, config_path)
+        if url:
+            config["JWQL_DATABASE_URL"] = url
+
+    sources: dict[str, str] = {}
+
+    def get(var: str, default: Callable[[], str | None]) -> tuple[str | None, str]:
+        if env.get(var, "") != "":
+            return env[var], "env"
+        if var in config:
+            return config[var], "config"
+        return default(), "default"
+
+    def where(var: str, source: str) -> str:
+        return f"config file {config_path}" if source == "config" else ("environment" if source == "env" else "default")
+
+    home_text, src = get("JWQL_HOME", lambda: str(Path("~/.jwql-dagster")))
+    home = Path(str(home_text)).expanduser().resolve()
+    sources["home"] = src
+
+    def path(field: str, var: str, default_rel: str) -> Path:
+        value, source = get(var, lambda: str(home / default_rel) if default_rel else str(home))
+        sources[field] = source
+        return Path(str(value)).expanduser().resolve()
+
+    filesystem = path("filesystem", "JWQL_FILESYSTEM", "archive")
+    preview_root = path("preview_root", "JWQL_PREVIEW_ROOT", "preview_images")
+    thumbnail_root = path("thumbnail_root", "JWQL_THUMBNAIL_ROOT", "thumbnails")
+    output_root = path("output_root", "JWQL_OUTPUT_ROOT", "outputs")
+    log_root = path("log_root", "JWQL_LOG_ROOT", "logs")
+    working_root = path("working_root", "JWQL_WORKING_ROOT", "working")
+    central_store = path("central_store", "JWQL_CENTRAL_STORE", "")
+    dagster_home = path("dagster_home", "DAGSTER_HOME", "dagster_home")
+
+    database_url, sources["database_url"] = get("JWQL_DATABASE_URL", lambda: f"sqlite:///{home / 'jwql.db'}")
+    mast_api_url, sources["mast_api_url"] = get("MAST_API_URL", lambda: "https://mast.stsci.edu")
+    mast_api_url = str(mast_api_url).rstrip("/")
+    if not mast_api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"MAST_API_URL={mast_api_url!r} (from {where('MAST_API_URL', sources['mast_api_url'])}) must start with http:// or https://")
+    token, sources["mast_api_token"] = get("MAST_API_TOKEN", lambda: None)
+
+    workers_text, src = get("JWQL_PREVIEW_WORKERS", lambda: str(os.cpu_count() or 1))
+    sources["preview_workers"] = src
+    preview_workers = _as_int("JWQL_PREVIEW_WORKERS", str(workers_text), where("", src), minimum=1)
+
+    executor_text, src = get("JWQL_EXECUTOR", lambda: "multiprocess")
+    sources["executor"] = src
+    executor = _as_choice("JWQL_EXECUTOR", str(executor_text), where("", src), EXECUTOR_CHOICES)
+
+    celery_broker, sources["celery_broker"] = get("JWQL_CELERY_BROKER", lambda: "redis://127.0.0.1:6379/0")
+    celery_backend, sources["celery_backend"] = get("JWQL_CELERY_BACKEND", lambda: "redis://127.0.0.1:6379/1")
+
+    settle_text, src = get("JWQL_SENSOR_SETTLE_SECONDS", lambda: "10")
+    sources["sensor_settle_seconds"] = src
+    settle = _as_float("JWQL_SENSOR_SETTLE_SECONDS", str(settle_text), where("", src), 0.0)
+    max_files_text, src = get("JWQL_SENSOR_MAX_FILES_PER_TICK", lambda: "5000")
+    sources["sensor_max_files_per_tick"] = src
+    max_files = _as_int("JWQL_SENSOR_MAX_FILES_PER_TICK", str(max_files_text), where("", src), minimum=1)
+    interval_text, src = get("JWQL_SENSOR_INTERVAL_SECONDS", lambda: "15")
+    sources["sensor_interval_seconds"] = src
+    interval = _as_int("JWQL_SENSOR_INTERVAL_SECONDS", str(interval_text), where("", src), minimum=1)
+    rate_text, src = get("JWQL_MAX_FAILURE_RATE", lambda: "0.1")
+    sources["max_failure_rate"] = src
+    max_failure_rate = _as_float("JWQL_MAX_FAILURE_RATE", str(rate_text), where("", src), 0.0, 1.0)
+    inline_text, src = get("JWQL_INLINE_PREVIEWS", lambda: "public")
+    sources["inline_previews"] = src
+    inline = _as_choice("JWQL_INLINE_PREVIEWS", str(inline_text), where("", src), INLINE_PREVIEW_CHOICES)
+
+    alert_smtp, sources["alert_smtp"] = get("JWQL_ALERT_SMTP", lambda: None)
+    alert_from, sources["alert_from"] = get("JWQL_ALERT_FROM", lambda: None)
+    alert_to_text, sources["alert_to"] = get("JWQL_ALERT_TO", lambda: None)
+    alert_to = tuple(a.strip() for a in str(alert_to_text or "").split(",") if a.strip())
+    alert_webhook, sources["alert_webhook"] = get("JWQL_ALERT_WEBHOOK", lambda: None)
+
+    return Settings(
+        home=home,
+        filesystem=filesystem,
+        preview_root=preview_root,
+        thumbnail_root=thumbnail_root,
+        output_root=output_root,
+        log_root=log_root,
+        working_root=working_root,
+        central_store=central_store,
+        database_url=str(database_url),
+        dagster_home=dagster_home,
+        mast_api_url=mast_api_url,
+        mast_api_token=token or None,
+        preview_workers=preview_workers,
+        executor=executor,
+        celery_broker=str(celery_broker),
+        celery_backend=str(celery_backend),
+        sensor_settle_seconds=settle,
+        sensor_max_files_per_tick=max_files,
+        sensor_interval_seconds=interval,
+        max_failure_rate=max_failure_rate,
+        inline_previews=inline,
+        alert_smtp=alert_smtp or None,
+        alert_from=alert_from or None,
+        alert_to=alert_to,
+        alert_webhook=alert_webhook or None,
+        config_file=config_path,
+        sources=sources,
+    )
+
+
+def ensure_dagster_home(settings: Settings, env: dict[str, str] | None = None) -> Path:
+    """Set DAGSTER_HOME (when unset) to the resolved folder and create it, as our CLI and Makefile do."""
+    target = os.environ if env is None else env
+    if not target.get("DAGSTER_HOME"):
+        target["DAGSTER_HOME"] = str(settings.dagster_home)
+    home = Path(target["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    return home

@@ -1,0 +1,1 @@
+"""Database models and migrations of the jwql tables."""

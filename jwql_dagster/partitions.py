@@ -1,0 +1,39 @@
+"""Partitions shared by assets, sensors and schedules.
+
+``program`` keys are archive folder names (``jw01068``) added at run time;
+``program_instrument`` gives the UI a program x instrument grid for per-file products.
+"""
+
+from __future__ import annotations
+
+import re
+
+import dagster as dg
+
+INSTRUMENTS: tuple[str, ...] = ("fgs", "miri", "nircam", "niriss", "nirspec")
+PROGRAM_KEY_RE = re.compile(r"^jw\d{5}$")
+
+program_partitions = dg.DynamicPartitionsDefinition(name="program")
+instrument_partitions = dg.StaticPartitionsDefinition(list(INSTRUMENTS))
+program_instrument_partitions = dg.MultiPartitionsDefinition(
+    {"program": program_partitions, "instrument": instrument_partitions}
+)
+
+
+def program_instrument_key(program: str, instrument: str) -> dg.MultiPartitionKey:
+    """The multi-partition key of one program x instrument cell (string form ``nircam|jw01068``)."""
+    return dg.MultiPartitionKey({"program": program, "instrument": instrument})
+
+
+def split_program_instrument(partition_key: str | dg.MultiPartitionKey) -> tuple[str, str]:
+    """(program, instrument) of a key, whether it arrives as a MultiPartitionKey or as its string form."""
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        dims = partition_key.keys_by_dimension
+    else:
+        dims = program_instrument_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
+    return dims["program"], dims["instrument"]
+
+
+def is_program_key(name: str) -> bool:
+    """True for an archive folder name that is a program partition key (``jw`` + 5 digits)."""
+    return bool(PROGRAM_KEY_RE.match(name))

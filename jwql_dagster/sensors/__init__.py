@@ -1,0 +1,1 @@
+"""Sensors: new_fits_files, program_products, run_failures."""

@@ -1,0 +1,1 @@
+"""Synthetic archive fixtures (filled by the archive generator)."""
