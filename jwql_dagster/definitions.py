@@ -16,6 +16,7 @@ from jwql_dagster.executors import build_executor
 from jwql_dagster.resources import build_resources
 
 GROUP_MODULES = (
+    "jwql_dagster.assets.archive_files",
     "jwql_dagster.assets.previews",
     "jwql_dagster.assets.filesystem",
     "jwql_dagster.assets.mast",
