@@ -1,0 +1,136 @@
+"""Fixtures for production-deployment tests: a Dagster instance on a fresh PostgreSQL database,
+a gRPC code server for our code location, and helpers to launch runs through the instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+def _pg_reachable() -> bool:
+    try:
+        import psycopg2
+
+        psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3).close()
+        return True
+    except Exception:
+        return False
+
+
+def require_service(ok: bool, what: str) -> None:
+    """Skip when a local service is missing, except on CI where it must be there."""
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} is not reachable on 127.0.0.1 (required on CI)")
+        pytest.skip(f"{what} is not reachable on 127.0.0.1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def pg_instance_db() -> Iterator[str]:
+    """A fresh PostgreSQL database for Dagster's storage; dropped afterwards."""
+    require_service(_pg_reachable(), "PostgreSQL")
+    import psycopg2
+
+    name = f"jwql_dagster_inst_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(PG_ADMIN_DSN)
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        cur = conn.cursor()
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+
+def write_instance_yaml(dagster_home: Path, db_name: str) -> None:
+    """A dagster.yaml using deploy/dagster.yaml's storage section (DAGSTER_PG_* variables) with runs launched at once."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(
+        "storage:\n"
+        "  postgres:\n"
+        "    postgres_db:\n"
+        "      hostname: {env: DAGSTER_PG_HOST}\n"
+        "      port: {env: DAGSTER_PG_PORT}\n"
+        "      username: {env: DAGSTER_PG_USER}\n"
+        "      db_name: {env: DAGSTER_PG_DB}\n"
+        "run_coordinator:\n"
+        "  module: dagster._core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\n"
+        "telemetry:\n  enabled: false\n"
+    )
+
+
+class CodeServer:
+    """`dagster api grpc` serving jwql_dagster.definitions, plus a workspace.yaml pointing at it."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        self.env = env
+        self.workspace = workdir / "workspace.yaml"
+        self.workspace.write_text(
+            f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {self.port}\n      location_name: jwql\n"
+        )
+        self.log = open(workdir / "grpc.log", "w")
+        self.proc = subprocess.Popen(
+            [str(BIN / "dagster"), "api", "grpc", "-m", "jwql_dagster.definitions", "-h", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"code server exited: {(workdir / 'grpc.log').read_text()[-2000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError("code server did not start within 120 s")
+
+    def launch(self, job: str, partition: str, extra_tags: dict[str, str] | None = None) -> subprocess.Popen:
+        tags = {"dagster/partition": partition, **(extra_tags or {})}
+        return subprocess.Popen(
+            [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job, "--tags", json.dumps(tags)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def wait_for_runs(instance, count: int, timeout: float = 300) -> list:
+    """Poll the instance until `count` runs have finished (success or failure); return their records."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    done = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+    deadline = time.time() + timeout
+    runs: list = []
+    while time.time() < deadline:
+        runs = instance.get_runs(RunsFilter())
+        if len(runs) >= count and all(r.status in done for r in runs):
+            return runs
+        time.sleep(1)
+    raise AssertionError(f"runs did not finish in {timeout} s: {[(r.run_id, r.status) for r in runs]}")
