@@ -1,0 +1,81 @@
+"""monitor_status and monitor_status_table on real Dagster run history plus a legacy log tree."""
+
+import statistics
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from jwql_dagster.assets.monitoring import STATUS_CHECK, monitor_status, monitor_status_table
+from jwql_dagster.core.legacy_logs import make_legacy_logs
+from jwql_dagster.db.models import Monitor, MonitorStatus
+
+from .dagster_fixtures import SECRET, execute
+
+
+def _monitor_rows(db) -> list[Monitor]:
+    with db.session(readonly=True) as s:
+        return list(s.scalars(sa.select(Monitor).order_by(Monitor.start_time)))
+
+
+def test_status_from_dagster_history_and_legacy_logs(jwql_env, jwql_db, tmp_path, monkeypatch):
+    logs = tmp_path / "logs"
+    truth = make_legacy_logs(logs)
+    monkeypatch.setenv("JWQL_LOG_ROOT", str(logs))
+    monkeypatch.setenv("JWQL_DATABASE_URL", jwql_db.url)
+    with dg.instance_for_test() as inst:
+        for _ in range(3):
+            assert execute("alpha_job", inst).success
+        assert execute("beta_job", inst).success
+        failed = execute("beta_job", inst, fail=True)
+        assert not failed.success
+        result = execute("monitor_status_job", inst, asset_selection=[monitor_status.key, monitor_status_table.key])
+        assert result.success
+
+        rows = _monitor_rows(jwql_db)
+        dagster_rows = [r for r in rows if r.source == "dagster"]
+        assert sorted({r.monitor_name for r in dagster_rows}) == ["alpha", "beta"]
+        alpha_rows = [r for r in dagster_rows if r.monitor_name == "alpha"]
+        records = {r.dagster_run.run_id: r for r in inst.get_run_records()}
+        assert len(alpha_rows) == 3
+        for r in dagster_rows:  # one row per run and group, with the run record's times
+            assert r.run_ref == r.run_id and abs(r.start_time.timestamp() - records[r.run_id].start_time) < 1e-3
+        beta_failed = next(r for r in dagster_rows if r.run_id == failed.run_id)
+        assert beta_failed.status == "FAILURE" and beta_failed.error_summary.startswith("step beta_asset: ValueError: cannot reach")
+        assert SECRET not in beta_failed.error_summary
+        assert {r.monitor_name for r in rows if r.source == "legacy"} == set(truth)
+
+        with jwql_db.session(readonly=True) as s:
+            snap = {(m.source, m.monitor_name): m for m in s.scalars(sa.select(MonitorStatus))}
+        starts = sorted(records[r.run_id].start_time for r in alpha_rows)
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        alpha = snap[("dagster", "alpha")]
+        assert abs(alpha.cadence_mean_s - statistics.mean(gaps)) < 1e-3 and abs(alpha.cadence_std_s - statistics.pstdev(gaps)) < 1e-3
+        assert alpha.status == "SUCCESS" and snap[("dagster", "beta")].status == "FAILURE"
+        assert snap[("dagster", "beta")].cadence_mean_s == 31556736.0 and not snap[("dagster", "beta")].possibly_missing
+        for module, t in truth.items():
+            m = snap[("legacy", module)]
+            assert (m.status, m.possibly_missing) == (t["status"], t["possibly_missing"]), module
+
+        evaluations = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.check_name): e.event_specific_data
+                       for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        check = evaluations[("monitor_status", STATUS_CHECK)]
+        assert check.check_name == STATUS_CHECK and not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        for name in ("beta", "generate_preview_images", "monitor_mast", "generate_proposal_thumbnails"):
+            assert name in check.description
+        assert "monitor_filesystem" not in check.description and "monitor_template_cache" not in check.description
+
+        meta = inst.get_latest_materialization_event(monitor_status_table.key).asset_materialization.metadata
+        html = Path(meta["path"].value).read_text()
+        assert meta["path"].value == str(jwql_env.output_root / "monitor_cron_jobs" / "cron_status_table.html")
+        assert "Possible Missing File" in html and "generate_preview_images" in html
+        assert "| generate_preview_images |" in meta["status_table"].value
+
+        # Re-running adds no duplicate rows; only the finished monitor_status run joins as group 'monitoring'.
+        again = execute("monitor_status_job", inst, asset_selection=[monitor_status.key])
+        assert again.success
+        rows2 = _monitor_rows(jwql_db)
+        assert len(rows2) == len(rows) + 1
+        assert [r.monitor_name for r in rows2 if r.run_id == result.run_id] == ["monitoring"]
+        with jwql_db.session(readonly=True) as s:
+            assert s.scalar(sa.select(sa.func.count(sa.distinct(MonitorStatus.snapshot_id)))) == 2
