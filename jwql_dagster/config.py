@@ -69,6 +69,7 @@ class Settings:
     alert_from: str | None
     alert_to: tuple[str, ...]
     alert_webhook: str | None
+    ui_url: str | None
     config_file: Path | None
     sources: Mapping[str, str]  # field name -> "env", "config" or "default"
 
@@ -278,6 +279,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     alert_to_text, sources["alert_to"] = get("JWQL_ALERT_TO", lambda: None)
     alert_to = tuple(a.strip() for a in str(alert_to_text or "").split(",") if a.strip())
     alert_webhook, sources["alert_webhook"] = get("JWQL_ALERT_WEBHOOK", lambda: None)
+    ui_url, sources["ui_url"] = get("JWQL_UI_URL", lambda: None)
 
     return Settings(
         home=home,
@@ -305,6 +307,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_from=alert_from or None,
         alert_to=alert_to,
         alert_webhook=alert_webhook or None,
+        ui_url=str(ui_url).rstrip('/') if ui_url else None,
         config_file=config_path,
         sources=sources,
     )

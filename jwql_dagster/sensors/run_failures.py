@@ -64,7 +64,7 @@ def _alert(context: dg.RunFailureSensorContext, settings: Settings, records: lis
         error_summary=summary,
         time=records[0].end_time or records[0].start_time or datetime.now(timezone.utc),
         tags=dict(run.tags),
-        ui_url=run_ui_url(getattr(settings, "ui_url", None), run.run_id),
+        ui_url=run_ui_url(settings.ui_url, run.run_id),
         monitors=[r.monitor_name for r in records],
     )
     # Delivery problems are logged, not raised: one dead mail server must not block recording later failures.
