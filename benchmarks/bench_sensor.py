@@ -1,0 +1,217 @@
+"""Benchmark the file-arrival sensor's tick against a naive full os.walk listing, in one run.
+
+Builds (or reuses, with --tree) a tree of tiny files: ``--files`` files (100,000) in
+``--dirs`` visit folders (2,000) of ``--programs`` programs under
+``{public,proprietary}/jwPPPPP/jwPPPPPOOOVVV/``. A ``files`` table holding every file
+(what archive_files writes) lives in a SQLite database next to the tree and the scan
+reads it through the sensor's own lookup, as in production. Then, on the same warm tree:
+
+* baseline: ``os.walk`` over the archive with one ``stat`` per FITS file (what a sensor
+  without a cursor must do every tick to see new or changed files), and ``os.walk``
+  listing alone;
+* the first tick on the existing archive (every partition materialized: cursor built);
+* a tick with no change (median of --repeat);
+* a tick after 10 new files;
+* a tick after 1,000 new files spread over 50 programs.
+
+Prints each time, its ratio to the os.walk+stat baseline, and the cursor size; exits 1
+when the no-change tick takes a second or more (ARCHITECTURE.md budget).
+
+    .venv/bin/python benchmarks/bench_sensor.py [--tree /tmp/sensor-tree] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jwql_dagster.core.arrivals import scan_archive
+from jwql_dagster.core.filenames import quick_classify
+
+DETECTORS = [("nircam", "nrcb1"), ("nircam", "nrca3"), ("niriss", "nis"), ("nirspec", "nrs1"), ("miri", "mirimage")]
+SUFFIXES = ["uncal", "rate", "cal", "rateints", "i2d"]
+
+
+def visit_dirs(root: Path, programs: int, dirs: int) -> list[Path]:
+    out = []
+    per_program = max(1, dirs // programs)
+    for p in range(programs):
+        program = f"jw{1000 + p:05d}"
+        area = "public" if p % 5 else "proprietary"
+        for v in range(per_program):
+            out.append(root / area / program / f"{program}{1 + v // 50:03d}{1 + v % 50:03d}")
+    return out[:dirs]
+
+
+def file_name(visit: Path, i: int) -> str:
+    _, det = DETECTORS[(i // 5) % len(DETECTORS)]
+    return f"{visit.name}_02101_{1 + i // 25:05d}_{det}_{SUFFIXES[i % 5]}.fits"
+
+
+def build_tree(root: Path, files: int, dirs: int, programs: int) -> list[Path]:
+    vdirs = visit_dirs(root, programs, dirs)
+    per_dir = files // len(vdirs)
+    t0 = time.perf_counter()
+    for d in vdirs:
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_dir):
+            open(d / file_name(d, i), "wb").close()
+    print(f"built {per_dir * len(vdirs):,} files in {len(vdirs):,} visit folders of {programs} programs "
+          f"in {time.perf_counter() - t0:.1f} s", flush=True)
+    return vdirs
+
+
+def naive_walk(root: Path, with_stat: bool) -> int:
+    n = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            if name.endswith(".fits"):
+                if with_stat:
+                    os.stat(os.path.join(dirpath, name))
+                n += 1
+    return n
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def record(db, root: Path, paths: list[Path]) -> None:
+    """Write files rows for ``paths`` (what archive_files would do after the runs)."""
+    from jwql_dagster.db.models import File
+
+    rows = []
+    for p in paths:
+        st = p.stat()
+        rel = p.relative_to(root).parts
+        found = quick_classify(p.name)
+        rows.append({
+            "filename": p.name, "area": rel[0], "path": str(p), "program": rel[1],
+            "instrument": found[0] if found else None, "size": st.st_size,
+            "mtime": datetime.fromtimestamp(st.st_mtime, timezone.utc), "mtime_ns": st.st_mtime_ns,
+        })
+    with db.session() as s:
+        db.upsert(s, File, rows, ("filename",))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tree", type=Path, help="reuse/keep the tree here (default: a temporary folder, removed after)")
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--dirs", type=int, default=2_000)
+    ap.add_argument("--programs", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    from jwql_dagster.resources.database import JwqlDatabase
+    from jwql_dagster.sensors.new_fits_files import database_lookup
+
+    tmp = None
+    if args.tree is None:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-sensor-"))
+        base = tmp
+    else:
+        base = args.tree
+    root = base / "archive"
+    try:
+        if (root / "public").is_dir():
+            vdirs = visit_dirs(root, args.programs, args.dirs)
+            print(f"reusing the tree at {root}")
+        else:
+            vdirs = build_tree(root, args.files, args.dirs, args.programs)
+        db_path = base / "bench_files.db"
+        if db_path.exists():
+            db_path.unlink()
+        db = JwqlDatabase(url=f"sqlite:///{db_path}")
+        all_files = [p for d in vdirs for p in d.iterdir()]
+        t0 = time.perf_counter()
+        record(db, root, all_files)
+        print(f"files table: {len(all_files):,} rows written in {time.perf_counter() - t0:.1f} s")
+        known = database_lookup(db, str(root))
+        materialized = {(p.parts[-2], inst) for p in vdirs for inst, _ in DETECTORS}
+
+        def tick(cursor: str | None):
+            return scan_archive(root, cursor, now=time.time() + 3600, settle_seconds=10, max_files=5000,
+                                known=known, materialized=lambda: materialized)
+
+        naive_walk(root, True)  # warm the cache for everyone
+        t_walk_stat, n = timed(lambda: naive_walk(root, True), args.repeat)
+        t_walk, _ = timed(lambda: naive_walk(root, False), args.repeat)
+        t_first, first = timed(lambda: tick(None))
+        cursor = first.cursor
+        assert not first.changes, "every partition is materialized: the first tick must request nothing"
+        t_none, none = timed(lambda: tick(cursor), args.repeat)
+        assert not none.changes and none.dirs_listed == 0
+
+        rng = random.Random(1)
+        ten = []
+        for i, d in enumerate(rng.sample(vdirs, 10)):
+            p = d / file_name(d, 10_000 + i * 5)
+            open(p, "wb").close()
+            ten.append(p)
+        t_ten, r10 = timed(lambda: tick(cursor))
+        assert r10.files == 10, r10.summary()
+        cursor = r10.cursor
+        record(db, root, ten)
+
+        programs = sorted({d.parent for d in vdirs})
+        chosen = rng.sample(programs, min(50, len(programs)))
+        thousand = []
+        for j in range(1000):
+            prog = chosen[j % len(chosen)]
+            visits = sorted(prog.iterdir())
+            d = visits[j % len(visits)]
+            p = d / file_name(d, 20_000 + j * 5)
+            open(p, "wb").close()
+            thousand.append(p)
+        t_thousand, r1000 = timed(lambda: tick(cursor))
+        assert r1000.files == 1000, r1000.summary()
+        cursor = r1000.cursor
+        record(db, root, thousand)
+        t_after, after = timed(lambda: tick(cursor), args.repeat)
+        assert not after.changes
+
+        def row(label: str, t: float, extra: str = "") -> None:
+            print(f"  {label:<46} {t * 1000:9.1f} ms  ratio os.walk+stat / tick = {t_walk_stat / t:7.1f}  {extra}")
+
+        print(f"\ntree: {n:,} FITS files, {none.dirs_checked:,} directories ({len(vdirs):,} visit folders)")
+        print(f"  {'baseline: os.walk + stat of every file':<46} {t_walk_stat * 1000:9.1f} ms")
+        print(f"  {'baseline: os.walk listing only':<46} {t_walk * 1000:9.1f} ms")
+        row("first tick on the existing archive", t_first, "(once; lists everything)")
+        row("tick, no change", t_none, f"(median of {args.repeat}; {none.dirs_listed} listings)")
+        row("tick, 10 new files", t_ten, f"({r10.dirs_listed} listings, {len(r10.changes)} partitions)")
+        row("tick, 1,000 new files over 50 programs", t_thousand,
+            f"({r1000.dirs_listed} listings, {len(r1000.changes)} partitions)")
+        row("tick after the 1,000 rows are written", t_after, "(drops 1,000 in-flight entries)")
+        size = len(after.cursor.encode())
+        from jwql_dagster.core.arrivals import decode_cursor
+        unpacked = len(json.dumps(decode_cursor(after.cursor)["tree"], separators=(",", ":")))
+        print(f"  cursor at rest: {size:,} bytes ({size / max(1, none.dirs_checked):.0f} B per directory, "
+              f"{unpacked / max(1, none.dirs_checked):.0f} B unpacked; "
+              f"per-file entries: {'none' if '.fits' not in after.cursor else 'PRESENT'}); "
+              f"with 1,000 requests in flight: {len(r1000.cursor.encode()):,} bytes")
+        ok = t_none < 1.0
+        print(f"\nbudget: no-change tick on {n:,} files under 1 s: {'PASS' if ok else 'FAIL'} ({t_none * 1000:.1f} ms)")
+        db.dispose()
+        return 0 if ok else 1
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The incremental archive scan of the file-arrival sensor, tick by tick on a real folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from jwql_dagster.core.arrivals import (
+    ArchiveRootMissing,
+    CursorError,
+    ScanResult,
+    decode_cursor,
+    change_hash,
+    scan_archive,
+)
+from tests.sensor.fake_archive import FakeArchive, FakeFilesTable, fits_name
+
+
+class Ticker:
+    """Drives ticks: the clock moves 100 s before each one, the cursor is passed along."""
+
+    def __init__(self, archive: FakeArchive, table: FakeFilesTable, settle: float = 10.0, cap: int = 5000,
+                 materialized: set[tuple[str, str]] | None = None) -> None:
+        self.archive, self.table, self.settle, self.cap = archive, table, settle, cap
+        self.materialized = materialized or set()
+        self.cursor: str | None = None
+
+    def tick(self, advance: float = 100.0) -> ScanResult:
+        self.archive.advance(advance)
+        result = scan_archive(
+            self.archive.root, self.cursor, now=self.archive.t, settle_seconds=self.settle, max_files=self.cap,
+            known=self.table, materialized=lambda: self.materialized,
+        )
+        self.cursor = result.cursor
+        return result
+
+
+def line(path: Path) -> str:
+    st = path.stat()
+    return f"{path.name},{st.st_size},{st.st_mtime_ns}"
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> FakeArchive:
+    a = FakeArchive(tmp_path / "archive")
+    for exp in (1, 2):
+        a.add(fits_name(1068, "nircam", exp))
+        a.add(fits_name(1068, "miri", exp, visit=2))
+        a.add(fits_name(2000, "niriss", exp), area="proprietary")
+    return a
+
+
+@pytest.fixture
+def table() -> FakeFilesTable:
+    return FakeFilesTable()
+
+
+def baseline(archive: FakeArchive, table: FakeFilesTable, **kw) -> Ticker:
+    """An archive fully processed before: first tick with every partition materialized, rows recorded."""
+    table.record(archive)
+    t = Ticker(archive, table, materialized={("jw01068", "nircam"), ("jw01068", "miri"), ("jw02000", "niriss")}, **kw)
+    first = t.tick()
+    assert first.first_tick and first.changes == {}
+    return t
+
+
+def test_first_tick_requests_only_partitions_without_materialization(archive, table):
+    t = Ticker(archive, table, materialized={("jw01068", "nircam")})
+    r = t.tick()
+    assert r.first_tick
+    assert set(r.changes) == {("jw01068", "miri"), ("jw02000", "niriss")}
+    miri = sorted(line(p) for p in archive.files() if "mirimage" in p.name)
+    assert sorted(r.changes[("jw01068", "miri")]) == miri
+    # the cursor is built: the next tick sees nothing new, lists nothing, does not repeat
+    r2 = t.tick()
+    assert r2.changes == {} and not r2.first_tick
+    assert r2.dirs_listed == 0
+    assert r2.summary().startswith(f"no change in {r2.dirs_checked} directories")
+
+
+def test_nothing_new_lists_no_directory(archive, table):
+    t = baseline(archive, table)
+    r = t.tick()
+    assert r.changes == {} and r.dirs_listed == 0 and r.changed_dirs == 0
+    assert r.dirs_checked == 2 + 2 + 3  # areas, programs, visit dirs
+    assert "no change in 7 directories" in r.summary()
+
+
+def test_new_program_and_new_file_in_old_program(archive, table):
+    t = baseline(archive, table)
+    new_prog = archive.add(fits_name(3000, "nirspec"))
+    new_file = archive.add(fits_name(1068, "nircam", 3))
+    r = t.tick()
+    assert r.changes == {("jw03000", "nirspec"): [line(new_prog)], ("jw01068", "nircam"): [line(new_file)]}
+    assert r.programs == {"jw03000", "jw01068"}
+    assert r.run_hash("jw01068", "nircam") == change_hash([line(new_file)])
+    assert t.tick().changes == {}
+
+
+def test_file_being_written_waits_until_it_settles(archive, table):
+    t = baseline(archive, table, settle=10.0)
+    archive.advance(100)
+    path = archive.add(fits_name(1068, "nircam", 7), age=0.0)  # mtime = now: still being copied
+    r = t.tick(advance=1.0)
+    assert r.changes == {} and r.waiting == 1
+    assert r.summary() == "1 file(s) waiting to settle"
+    # the copy goes on: size and mtime change, the directory does not
+    path.write_bytes(b"z" * 300)
+    os.utime(path, ns=(int(archive.t * 1e9),) * 2)
+    r = t.tick(advance=5.0)
+    assert r.changes == {} and r.waiting == 1
+    r = t.tick(advance=10.0)
+    assert r.changes == {("jw01068", "nircam"): [line(path)]}
+    assert ",300," in r.changes[("jw01068", "nircam")][0]
+    assert t.tick().changes == {}
+    assert json.loads(t.cursor)["pending"] == []
+
+
+def test_file_replaced_by_rename(archive, table):
+    t = baseline(archive, table)
+    name = fits_name(1068, "nircam", 1)
+    path = archive.replace_by_rename(name, size=999)
+    r = t.tick()
+    assert r.changes == {("jw01068", "nircam"): [line(path)]}
+    assert ",999," in line(path)
+
+
+def test_deletion(archive, table):
+    t = baseline(archive, table)
+    name = fits_name(1068, "miri", 2, visit=2)
+    archive.remove(name)
+    r = t.tick()
+    assert r.changes == {("jw01068", "miri"): [f"{name},-1,-1"]}
+    assert r.deletions == 1
+    assert t.tick().changes == {}  # not reported twice while the row is not updated yet
+    table.record(archive)
+    assert t.tick().changes == {}
+
+
+def test_move_to_public_is_one_change_of_the_same_partition(archive, table):
+    t = baseline(archive, table)
+    name = fits_name(2000, "niriss", 1)
+    before = archive.root / "proprietary" / "jw02000" / name[:13] / name
+    original = line(before)
+    moved = archive.move(name)
+    r = t.tick()
+    # the same file (same name, size, mtime) now public: both sides in one run of its partition
+    assert list(r.changes) == [("jw02000", "niriss")]
+    assert sorted(r.changes[("jw02000", "niriss")]) == sorted([line(moved), f"{name},-1,-1"])
+    assert line(moved) == original
+    assert r.moves == 1 and r.deletions == 0
+    # the run key reflects the move: it differs from a key of the file alone
+    assert r.run_hash("jw02000", "niriss") != change_hash([original])
+    assert t.tick().changes == {}
+    table.record(archive)
+    assert t.tick().changes == {}
+
+
+def test_copy_then_delete_move_is_not_a_deletion(archive, table):
+    t = baseline(archive, table)
+    name = fits_name(2000, "niriss", 2)
+    archive.copy(name)
+    r = t.tick()
+    assert list(r.changes) == [("jw02000", "niriss")] and r.moves == 1
+    archive.remove(name, area="proprietary")
+    r = t.tick()
+    assert r.changes == {} and r.deletions == 0
+
+
+def test_more_files_than_the_cap_are_requested_exactly_once(archive, table):
+    t = baseline(archive, table, cap=5)
+    added = [archive.add(fits_name(4000 + i % 3, "nircam", i)) for i in range(12)]
+    archive.remove(fits_name(1068, "nircam", 2))
+    seen: list[str] = []
+    counts = []
+    for _ in range(5):
+        r = t.tick()
+        n = sum(len(v) for v in r.changes.values())
+        counts.append(n)
+        for lines in r.changes.values():
+            seen.extend(lines)
+    assert counts == [5, 5, 3, 0, 0]
+    expected = sorted([line(p) for p in added] + [f"{fits_name(1068, 'nircam', 2)},-1,-1"])
+    assert sorted(seen) == expected  # each change exactly once
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(ArchiveRootMissing) as info:
+        scan_archive(tmp_path / "nope", None, now=0, settle_seconds=0, max_files=10)
+    assert info.value.root == str(tmp_path / "nope")
+
+
+def test_bad_cursor_is_refused(archive):
+    with pytest.raises(CursorError):
+        scan_archive(archive.root, '{"something": "else"}', now=archive.t, settle_seconds=0, max_files=10)
+
+
+def test_unreadable_directory_and_symlink_loops_are_reported_not_fatal(archive, table, monkeypatch):
+    t = baseline(archive, table)
+    program = archive.root / "public" / "jw01068"
+    os.symlink("jw01068009009", program / "jw01068009009")  # a link to itself: ELOOP
+    os.symlink(".", program / "jw01068loop")  # a visit folder that is the program folder again
+    good = archive.add(fits_name(1068, "nircam", 5))
+    vdir = good.parent
+    os.symlink("self.fits", vdir / "self.fits")
+    archive.add(fits_name(1068, "miri", 9, visit=2))
+    miri_dir = str(archive.root / "public" / "jw01068" / "jw01068001002")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == miri_dir:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    r = t.tick()
+    assert r.changes == {("jw01068", "nircam"): [line(good)]}
+    text = "\n".join(r.problems)
+    assert "symlink loop at public/jw01068/jw01068009009" in text
+    assert "symlink loop at public/jw01068/jw01068loop" in text
+    assert "cannot list public/jw01068/jw01068001002: Permission denied" in text
+    assert "unreadable" in r.summary()
+    # once readable again, the new MIRI file is found
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    r = t.tick()
+    assert list(r.changes) == [("jw01068", "miri")]
+
+
+def test_same_cursor_gives_same_run_keys_and_changes_never_repeat(archive, table):
+    t = baseline(archive, table)
+    archive.add(fits_name(1068, "nircam", 8))
+    archive.advance(100)
+    cursor = t.cursor
+    a = scan_archive(archive.root, cursor, now=archive.t, settle_seconds=10, max_files=50, known=table)
+    b = scan_archive(archive.root, cursor, now=archive.t, settle_seconds=10, max_files=50, known=table)
+    assert a.changes == b.changes and a.cursor == b.cursor  # a retried tick asks for the same run key
+    again = scan_archive(archive.root, a.cursor, now=archive.t + 100, settle_seconds=10, max_files=50, known=table)
+    assert again.changes == {}
+
+
+def test_unrecognised_names_get_no_partition(archive, table):
+    t = baseline(archive, table)
+    d = archive.visit_dir(fits_name(1068))
+    (d / "notes_about_this_visit.fits").write_bytes(b"?")
+    archive._touch(d)
+    r = t.tick()
+    assert r.changes == {}
+    assert r.unrecognized == ["public/jw01068/jw01068001001/notes_about_this_visit.fits"]
+
+
+def test_cursor_holds_no_file_entries_once_files_are_recorded(archive, table):
+    t = baseline(archive, table)
+    for i in range(20):
+        archive.add(fits_name(1068, "nircam", 100 + i))
+    assert sum(len(v) for v in t.tick().changes.values()) == 20
+    table.record(archive)
+    t.tick()
+    state = decode_cursor(t.cursor)
+    assert state["pending"] == [] and state["inflight"] == {}
+    assert ".fits" not in json.dumps(state)  # directories only
+    assert json.loads(t.cursor)["v"] == 1  # still a JSON document
+
+
+def test_whole_visit_directory_removed_reports_each_recorded_file(archive, table):
+    t = baseline(archive, table)
+    import shutil
+
+    shutil.rmtree(archive.root / "public" / "jw01068" / "jw01068001002")
+    archive._touch(archive.root / "public" / "jw01068")
+    r = t.tick()
+    assert sorted(r.changes[("jw01068", "miri")]) == sorted(
+        f"{fits_name(1068, 'miri', e, visit=2)},-1,-1" for e in (1, 2)
+    )
+
+
+def test_missing_area_is_reported_not_taken_for_a_mass_deletion(archive, table):
+    t = baseline(archive, table)
+    os.rename(archive.root / "proprietary", archive.root.parent / "unmounted")
+    r = t.tick()
+    assert r.changes == {} and r.deletions == 0
+    assert any("archive area missing" in p and "proprietary" in p for p in r.problems)
+    os.rename(archive.root.parent / "unmounted", archive.root / "proprietary")
+    assert t.tick().changes == {}

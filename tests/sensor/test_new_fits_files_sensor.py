@@ -1,0 +1,225 @@
+"""The new_fits_files sensor through build_sensor_context, on a real folder, instance and files table."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+import jwql_dagster.sensors.new_fits_files as nff
+from jwql_dagster.core.filenames import quick_classify
+from jwql_dagster.db.models import File
+from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
+from tests.sensor.fake_archive import FakeArchive, fits_name
+
+
+def record_files(db: JwqlDatabase, archive: FakeArchive) -> None:
+    """Write the files rows archive_files would write for the whole archive (absolute paths)."""
+    rows = []
+    for p in archive.files():
+        st = p.stat()
+        rel = p.relative_to(archive.root).parts
+        rows.append({
+            "filename": p.name, "area": rel[0], "path": str(p), "program": rel[1],
+            "instrument": quick_classify(p.name)[0], "size": st.st_size,
+            "mtime": datetime.fromtimestamp(st.st_mtime, timezone.utc), "mtime_ns": st.st_mtime_ns,
+        })
+    with db.session() as s:
+        db.upsert(s, File, rows, ("filename",))
+
+
+def resources(archive_root: Path, db: JwqlDatabase, settle: float = 10.0, cap: int = 5000) -> dict:
+    root = str(archive_root)
+    return {
+        "archive": ArchiveFilesystem(filesystem=root, preview_root=root + "_p", thumbnail_root=root + "_t",
+                                     output_root=root + "_o", working_root=root + "_w", log_root=root + "_l",
+                                     central_store=root, dagster_home=root + "_d"),
+        "db": db,
+        "options": JwqlOptions(sensor_settle_seconds=settle, sensor_max_files_per_tick=cap),
+    }
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeArchive:
+    a = FakeArchive(tmp_path / "archive")
+    for exp in (1, 2):
+        a.add(fits_name(1068, "nircam", exp))
+        a.add(fits_name(1068, "miri", exp, visit=2))
+        a.add(fits_name(2000, "niriss", exp), area="proprietary")
+    monkeypatch.setattr(nff, "clock", lambda: a.t)
+    return a
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def tick(instance, archive: FakeArchive, res: dict, cursor: str | None):
+    archive.advance(100)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+        return nff.new_fits_files(ctx)
+
+
+def expected_key(partition: str, lines: list[str]) -> str:
+    return f"{partition}|{hashlib.sha1(chr(10).join(sorted(lines)).encode()).hexdigest()[:16]}"
+
+
+def test_first_tick_on_existing_archive_requests_unmaterialized_partitions_only(archive, instance, sqlite_db):
+    instance.add_dynamic_partitions("program", ["jw01068"])
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition="nircam|jw01068"))
+    res = resources(archive.root, sqlite_db)
+    result = tick(instance, archive, res, None)
+    assert isinstance(result, dg.SensorResult)
+    keys = sorted(str(r.partition_key) for r in result.run_requests)
+    assert keys == ["miri|jw01068", "niriss|jw02000"]
+    assert all(isinstance(r.partition_key, dg.MultiPartitionKey) for r in result.run_requests)
+    # only the program the instance does not have yet is added
+    assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["jw02000"]]
+    miri = [f"{p.name},{p.stat().st_size},{p.stat().st_mtime_ns}" for p in archive.files() if "mirimage" in p.name]
+    by_key = {str(r.partition_key): r for r in result.run_requests}
+    assert by_key["miri|jw01068"].run_key == expected_key("miri|jw01068", miri)
+    # the next tick: nothing to do, and it says so
+    record_files(sqlite_db, archive)
+    nxt = tick(instance, archive, res, result.cursor)
+    assert nxt.run_requests == [] and nxt.skip_reason.skip_message == "no change in 7 directories"
+
+
+def test_new_file_in_old_program_and_new_program(archive, instance, sqlite_db):
+    instance.add_dynamic_partitions("program", ["jw01068", "jw02000"])
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db)
+    first = tick(instance, archive, res, None)
+    assert first.run_requests == []
+    new = archive.add(fits_name(1068, "nircam", 3))
+    other = archive.add(fits_name(3000, "nirspec", 1))
+    result = tick(instance, archive, res, first.cursor)
+    by_key = {str(r.partition_key): r.run_key for r in result.run_requests}
+    line = lambda p: f"{p.name},{p.stat().st_size},{p.stat().st_mtime_ns}"  # noqa: E731
+    assert by_key == {
+        "nircam|jw01068": expected_key("nircam|jw01068", [line(new)]),
+        "nirspec|jw03000": expected_key("nirspec|jw03000", [line(other)]),
+    }
+    assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["jw03000"]]
+    assert all(r.tags["jwql/trigger"] == "new_fits_files" for r in result.run_requests)
+
+
+def test_deleted_file_requests_its_partition(archive, instance, sqlite_db):
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db)
+    cursor = tick(instance, archive, res, None).cursor
+    name = fits_name(2000, "niriss", 2)
+    archive.remove(name, area="proprietary")
+    result = tick(instance, archive, res, cursor)
+    assert [(str(r.partition_key), r.run_key) for r in result.run_requests] == [
+        ("niriss|jw02000", expected_key("niriss|jw02000", [f"{name},-1,-1"]))
+    ]
+
+
+def test_file_still_being_written_waits(archive, instance, sqlite_db):
+    record_files(sqlite_db, archive)
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    res = resources(archive.root, sqlite_db, settle=30)
+    cursor = tick(instance, archive, res, None).cursor
+    archive.advance(100)
+    archive.add(fits_name(1068, "miri", 5, visit=2), age=0)
+    archive.t -= 100  # tick() moves the clock on by 100 s: the file is 0 s old at the tick
+    waiting = tick(instance, archive, res, cursor)
+    assert waiting.run_requests == [] and "1 file(s) waiting to settle" in waiting.skip_reason.skip_message
+    ready = tick(instance, archive, res, waiting.cursor)
+    assert [str(r.partition_key) for r in ready.run_requests] == ["miri|jw01068"]
+
+
+def test_missing_archive_root_skips_naming_it(tmp_path, instance, sqlite_db):
+    root = tmp_path / "no-archive-here"
+    with dg.build_sensor_context(instance=instance, resources=resources(root, sqlite_db)) as ctx:
+        result = nff.new_fits_files(ctx)
+    assert isinstance(result, dg.SkipReason)
+    assert str(root) in result.skip_message and "does not exist" in result.skip_message
+
+
+def test_unreachable_database_skips_without_secret(archive, instance, sqlite_db):
+    res = resources(archive.root, sqlite_db)
+    cursor = tick(instance, archive, res, None).cursor
+    archive.add(fits_name(1068, "nircam", 9))
+    bad = JwqlDatabase(url="postgresql+psycopg2://jwql:s3cr3t-pw@127.0.0.1:1/nowhere")
+    result = tick(instance, archive, resources(archive.root, bad), cursor)
+    assert isinstance(result, dg.SkipReason)
+    assert "database unavailable" in result.skip_message and "s3cr3t-pw" not in result.skip_message
+
+
+def test_sensor_definition_is_off_by_default_and_targets_the_preview_job(monkeypatch):
+    from jwql_dagster.definitions import defs
+
+    sensor = defs.resolve_sensor_def("new_fits_files")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.minimum_interval_seconds == 15
+    assert sensor.job_name == "preview_partition_job"
+    assert "preview_partition_job" in {job.name for job in defs.jobs}
+    monkeypatch.setenv("JWQL_SENSOR_INTERVAL_SECONDS", "42")
+    try:
+        assert importlib.reload(nff).new_fits_files.minimum_interval_seconds == 42
+    finally:
+        monkeypatch.delenv("JWQL_SENSOR_INTERVAL_SECONDS")
+        importlib.reload(nff)
+
+
+def test_database_lookup_reads_rows_of_the_changed_folders_in_both_areas(jwql_db, tmp_path):
+    root = str(tmp_path / "archive")
+    now = datetime.now(timezone.utc)
+
+    def row(name: str, path: str, deleted: bool = False) -> dict:
+        return {"filename": name, "area": "public", "path": path, "program": name[:7], "instrument": "nircam",
+                "size": 10, "mtime": now, "mtime_ns": 123, "deleted_at": now if deleted else None}
+
+    a, b, c, d = (fits_name(1068, "nircam", e) for e in (1, 2, 3, 4))
+    other = fits_name(1068, "nircam", 1, visit=7)
+    with jwql_db.session() as s:
+        jwql_db.upsert(s, File, [
+            row(a, f"{root}/public/jw01068/jw01068001001/{a}"),
+            row(b, f"proprietary/jw01068/jw01068001001/{b}"),  # stored relative to the root
+            row(c, f"{root}/public/jw01068/jw01068001001/{c}", deleted=True),
+            row(d, f"{root}/public/jw01068/jw01068001099/{d}"),
+            row(other, f"{root}/public/jw01068/jw01068001007/{other}"),
+        ], ("filename",))
+    lookup = nff.database_lookup(jwql_db, root)
+    got = {k.name: k for k in lookup(["public/jw01068/jw01068001001"], [other])}
+    assert set(got) == {a, b, c, other}
+    assert got[b].dir == "proprietary/jw01068/jw01068001001" and got[a].dir == "public/jw01068/jw01068001001"
+    assert got[c].deleted and not got[a].deleted
+    assert (got[a].size, got[a].mtime_ns) == (10, 123)
+
+
+def test_capped_ticks_request_every_change_once_with_stable_keys(archive, instance, sqlite_db):
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db, cap=4)
+    cursor = tick(instance, archive, res, None).cursor
+    for i in range(10):
+        archive.add(fits_name(1068 + 932 * (i % 2), "nircam", 10 + i))  # jw01068 and a new program jw02000
+    keys: list[str] = []
+    per_tick: list[int] = []
+    archive.advance(100)
+    for _ in range(4):
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+            a = nff.new_fits_files(ctx)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+            b = nff.new_fits_files(ctx)  # the same tick evaluated again asks for the same runs
+        assert [r.run_key for r in a.run_requests] == [r.run_key for r in b.run_requests]
+        keys.extend(r.run_key for r in a.run_requests)
+        per_tick.append(sum(int(r.tags["jwql/changed_files"]) for r in a.run_requests))
+        cursor = a.cursor
+        archive.advance(100)
+    assert per_tick == [4, 4, 2, 0]
+    assert len(keys) == len(set(keys))
