@@ -1,7 +1,672 @@
-"""Asset group 'previews' (assets, checks and jobs of this group)."""
+"""Asset group 'previews': preview JPEGs, thumbnails, NIRCam mosaics, proposal thumbnails, galleries.
 
-from __future__ import annotations
+jwql's ``generate_preview_images`` and ``generate_proposal_thumbnails`` as assets: one
+run per program x instrument partition renders every file of that cell (each file read
+once for its preview and thumbnail) in a process pool, skips what is up to date, and
+records per-file failures instead of stopping.
+"""
+
+
+import multiprocessing
+import os
+import time
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import dagster as dg
+import sqlalchemy as sa
 
-defs = dg.Definitions()
+from jwql_dagster.assets.common import inline_image_md
+from jwql_dagster.assets.preview_worker import RenderOutcome, RenderTask, run_task
+from jwql_dagster.core.atomic import atomic_copy
+from jwql_dagster.core.filenames import IGNORED_SUFFIXES
+from jwql_dagster.core.gallery import choose_proposal_thumbnail, write_gallery
+from jwql_dagster.core.mosaic import MosaicError, create_dummy_filename, group_filenames
+from jwql_dagster.db.models import FileFailure
+from jwql_dagster.partitions import (
+    program_instrument_partitions,
+    program_partitions,
+    split_program_instrument,
+)
+from jwql_dagster.resources.archive import ArchiveFilesystem
+from jwql_dagster.resources.database import JwqlDatabase
+from jwql_dagster.resources.options import JwqlOptions
+
+GROUP = "previews"
+PRODUCT = "preview_images"  # file_failures.product of a file whose preview could not be made
+MOSAIC_PRODUCT = "mosaic"  # file_failures.product of a mosaic (filename = its dummy FITS name)
+THUMBNAIL_SUFFIXES = ("rate", "dark", "uncal")
+PREVIEW_CODE_VERSION_BASE = "previews-1"
+MAX_LISTED = 10  # file names shown in a failed check or a metadata table
+
+
+def _code_version() -> str:
+    """Changes when our asset logic or the rendering engine's version changes, so the UI flags stale partitions."""
+    try:
+        from jwql_dagster.core import preview as _preview
+
+        engine = getattr(_preview, "RENDER_VERSION", None) or getattr(_preview, "__version__", None)
+    except Exception:  # noqa: BLE001 - the engine is optional at import time
+        engine = None
+    return f"{PREVIEW_CODE_VERSION_BASE}+{engine}" if engine else PREVIEW_CODE_VERSION_BASE
+
+
+PREVIEW_CODE_VERSION = _code_version()
+
+preview_images_key = dg.AssetKey("preview_images")
+thumbnails_key = dg.AssetKey("thumbnails")
+archive_files_key = dg.AssetKey("archive_files")
+
+
+class PreviewRunConfig(dg.Config):
+    """Run configuration of the preview assets."""
+
+    overwrite: bool = False  # re-render files whose outputs already exist and are newer than the FITS file
+
+
+# ---------------------------------------------------------------- listing the partition's files
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A FITS file of the partition, with what the preview logic needs from the archive listing."""
+
+    name: str
+    path: str
+    area: str
+    mtime_ns: int
+    suffix: str
+    parsed: dict[str, Any]
+
+    @property
+    def stem(self) -> str:
+        return self.name[: -len(".fits")] if self.name.endswith(".fits") else self.name
+
+
+def _get(item: Any, key: str, default: Any = None) -> Any:
+    if isinstance(item, dict):
+        return item.get(key, default)
+    return getattr(item, key, default)
+
+
+def _usable(item: Any) -> SourceFile | None:
+    """The item as a SourceFile, or None when jwql would not preview it (ignored suffix, guider, bad name)."""
+    name = str(_get(item, "name") or os.path.basename(str(_get(item, "path", ""))))
+    if not name.endswith(".fits"):
+        return None
+    parsed = _get(item, "parsed")
+    if not isinstance(parsed, dict) or not parsed.get("recognized_filename", True):
+        return None  # unrecognised names are archive_files' failures, not ours
+    if name[: -len(".fits")].rsplit("_", 1)[-1] in IGNORED_SUFFIXES:
+        return None
+    if parsed.get("guider_mode"):
+        return None
+    mtime_ns = _get(item, "mtime_ns")
+    if mtime_ns is None:
+        mtime_ns = os.stat(str(_get(item, "path"))).st_mtime_ns
+    return SourceFile(name, str(_get(item, "path")), str(_get(item, "area") or ""), int(mtime_ns),
+                      str(parsed.get("suffix") or ""), parsed)
+
+
+def partition_sources(archive: ArchiveFilesystem, program: str, instrument: str) -> list[SourceFile]:
+    """The files of one program x instrument cell that get previews, one per file name, sorted by name."""
+    by_name: dict[str, SourceFile] = {}
+    for item in archive.program_files(program, instrument):
+        src = _usable(item)
+        if src is None:
+            continue
+        seen = by_name.get(src.name)
+        # A name in both areas (mid-move): the newer copy wins.
+        if seen is None or src.mtime_ns > seen.mtime_ns:
+            by_name[src.name] = src
+    return [by_name[n] for n in sorted(by_name)]
+
+
+def _mtimes(folder: Path, ext: str) -> dict[str, int]:
+    """name -> mtime_ns of the products in a folder: one directory listing, not a stat per file."""
+    out: dict[str, int] = {}
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.name.endswith(ext) and not e.name.startswith("."):
+                    try:
+                        out[e.name] = e.stat().st_mtime_ns
+                    except FileNotFoundError:
+                        pass
+    except FileNotFoundError:
+        pass
+    return out
+
+
+STALE_TEMP_SECONDS = 3600  # a hidden .tmp-* file this old belongs to a killed run, not to a live one
+
+
+def sweep_stale_temp(folder: Path, max_age_s: float = STALE_TEMP_SECONDS) -> int:
+    """Delete hidden ``.tmp-*`` files left by killed runs; young ones may belong to a run of another instrument."""
+    removed = 0
+    limit = time.time() - max_age_s
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.name.startswith(".tmp-"):
+                    try:
+                        if e.stat().st_mtime < limit:
+                            os.unlink(e.path)
+                            removed += 1
+                    except FileNotFoundError:
+                        pass
+    except FileNotFoundError:
+        pass
+    return removed
+
+
+# ---------------------------------------------------------------- planning
+
+
+@dataclass
+class Plan:
+    """The work of one partition run: tasks to render and what is already up to date."""
+
+    tasks: list[RenderTask] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # file names whose products are up to date
+    skipped_mosaics: list[str] = field(default_factory=list)
+    members: dict[str, list[SourceFile]] = field(default_factory=dict)  # task name -> its source files
+
+
+def _up_to_date(stem: str, newest_ns: int, want_thumb: bool, previews: dict[str, int], thumbs: dict[str, int]) -> bool:
+    jpg = previews.get(f"{stem}_integ0.jpg")
+    if jpg is None or jpg < newest_ns:
+        return False
+    if want_thumb:
+        thumb = thumbs.get(f"{stem}_integ0.thumb")
+        if thumb is None or thumb < newest_ns:
+            return False
+    return True
+
+
+def plan_partition(
+    sources: Sequence[SourceFile],
+    instrument: str,
+    preview_dir: Path,
+    thumbnail_dir: Path,
+    overwrite: bool,
+) -> Plan:
+    """Decide per file (and per NIRCam group) whether to render, as jwql did but comparing times.
+
+    An output counts as present when its integration-0 preview (and, for rate, dark and
+    uncal, its thumbnail) exists and is not older than the FITS file; ``overwrite`` renders
+    everything again.
+    """
+    previews = {} if overwrite else _mtimes(preview_dir, ".jpg")
+    thumbs = {} if overwrite else _mtimes(thumbnail_dir, ".thumb")
+    plan = Plan()
+    for src in sources:
+        want_thumb = src.suffix in THUMBNAIL_SUFFIXES
+        if not overwrite and _up_to_date(src.stem, src.mtime_ns, want_thumb, previews, thumbs):
+            plan.skipped.append(src.name)
+            continue
+        plan.tasks.append(RenderTask("file", src.name, [src.path], str(preview_dir),
+                                     str(thumbnail_dir) if want_thumb else None))
+        plan.members[src.name] = [src]
+    if instrument == "nircam":
+        by_path = {s.path: s for s in sources}
+        for group in group_filenames([s.path for s in sources]):
+            if len(group) < 2:
+                continue
+            members = [by_path[p] for p in group]
+            try:
+                dummy = os.path.basename(create_dummy_filename(group))
+            except (MosaicError, ValueError):
+                continue
+            stem = dummy[: -len(".fits")]
+            newest = max(m.mtime_ns for m in members)
+            if not overwrite and _up_to_date(stem, newest, True, previews, thumbs):
+                plan.skipped_mosaics.append(dummy)
+                continue
+            plan.tasks.append(RenderTask("mosaic", dummy, list(group), str(preview_dir), str(thumbnail_dir)))
+            plan.members[dummy] = members
+    return plan
+
+
+# ---------------------------------------------------------------- running
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """forkserver where available (no fork of a threaded Dagster process), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def execute_tasks(
+    tasks: Sequence[RenderTask], workers: int, fn: Callable[[RenderTask], RenderOutcome] = run_task
+) -> Iterator[RenderOutcome]:
+    """Yield outcomes as tasks finish: in this process for one worker, else in a process pool.
+
+    A worker that dies (killed, out of memory, a crash in a C library) breaks the whole pool,
+    and every unfinished task with it. Those tasks are then run again one per fresh process,
+    so only the culprit ends up as a failure record and the other files are still rendered.
+    """
+    # Daemonic processes (e.g. some Celery worker pools) may not start children: render in-process there.
+    if workers <= 1 or len(tasks) <= 1 or multiprocessing.current_process().daemon:
+        for task in tasks:
+            yield fn(task)
+        return
+    ctx = _pool_context()
+    orphans: list[RenderTask] = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futures: dict[Future[RenderOutcome], RenderTask] = {pool.submit(fn, t): t for t in tasks}
+        not_done = set(futures)
+        while not_done:
+            done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    orphans.append(futures[fut])
+    for task in orphans:  # isolate: one process per task, so a crash takes only its own file
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as single:
+            try:
+                yield single.submit(fn, task).result()
+            except BrokenProcessPool as exc:
+                yield RenderOutcome(task.kind, task.name, error_type="WorkerDied",
+                                    reason=f"the rendering process died ({exc or 'killed or out of memory'})")
+
+
+def _progress_line(i: int, n: int, outcome: RenderOutcome) -> str:
+    """``[3/12] rendered <file> -> 1 preview, 1 thumbnail (0.12 s)``; mosaics show their NRC_*_MOSAIC name."""
+    if outcome.ok:
+        np_, nt = len(outcome.previews), len(outcome.thumbnails)
+        return (f"[{i}/{n}] rendered {outcome.name} -> {np_} preview{'s' if np_ != 1 else ''}, "
+                f"{nt} thumbnail{'s' if nt != 1 else ''} ({outcome.seconds:.2f} s)")
+    return f"[{i}/{n}] failed {outcome.name}: {outcome.error_type}: {outcome.reason} ({outcome.seconds:.2f} s)"
+
+
+# ---------------------------------------------------------------- failures in the database
+
+
+def record_failures(
+    db: JwqlDatabase,
+    program: str,
+    instrument: str,
+    run_id: str,
+    failed: Sequence[tuple[RenderOutcome, list[SourceFile]]],
+    succeeded: Iterable[tuple[str, str]],
+) -> None:
+    """Upsert a failure row per failed file or mosaic; delete the rows of names that now succeed."""
+    now = datetime.now(timezone.utc)
+    rows = []
+    for outcome, members in failed:
+        rows.append({
+            "filename": outcome.name,
+            "product": MOSAIC_PRODUCT if outcome.kind == "mosaic" else PRODUCT,
+            "program": program,
+            "instrument": instrument,
+            "path": members[0].path if (members and outcome.kind != "mosaic") else None,
+            "reason": outcome.reason or "unknown error",
+            "error_type": (outcome.error_type or "Error")[:64],
+            "last_seen": now,
+            "run_id": run_id,
+        })
+    ok = list(succeeded)
+    with db.session() as session:
+        if rows:
+            db.upsert(session, FileFailure, rows, key=("filename", "product"))
+        table = FileFailure.__table__
+        for product in (PRODUCT, MOSAIC_PRODUCT):
+            names = [n for n, p in ok if p == product]
+            for start in range(0, len(names), 500):
+                session.execute(sa.delete(table).where(table.c.product == product,
+                                                       table.c.filename.in_(names[start:start + 500])))
+
+
+def recorded_failures(db: JwqlDatabase, program: str, instrument: str) -> dict[str, str]:
+    """filename -> reason of the partition's recorded preview failures."""
+    table = FileFailure.__table__
+    with db.session(readonly=True) as session:
+        rows = session.execute(
+            sa.select(table.c.filename, table.c.reason).where(
+                table.c.product == PRODUCT, table.c.program == program, table.c.instrument == instrument)
+        ).all()
+    return {r[0]: r[1] for r in rows}
+
+
+# ---------------------------------------------------------------- metadata helpers
+
+
+def _inline_allowed(policy: str, areas: Iterable[str]) -> bool:
+    if policy == "none":
+        return False
+    if policy == "all":
+        return True
+    return all(a == "public" for a in areas)  # 'public': never a proprietary program's image
+
+
+def _failure_table(failed: Sequence[tuple[RenderOutcome, list[SourceFile]]]) -> str:
+    lines = ["| file | error | reason |", "|---|---|---|"]
+    for outcome, _ in failed[:20]:
+        reason = (outcome.reason or "").replace("|", "\\|").replace("\n", " ")[:200]
+        lines.append(f"| {outcome.name} | {outcome.error_type} | {reason} |")
+    if len(failed) > 20:
+        lines.append(f"| ... {len(failed) - 20} more | | |")
+    return "\n".join(lines)
+
+
+def gallery_path(archive: ArchiveFilesystem, program: str) -> Path:
+    """$JWQL_OUTPUT_ROOT/previews/<program>/index.html."""
+    return Path(archive.safe_output_path(archive.output_root, "previews", program, "index.html"))
+
+
+# ---------------------------------------------------------------- the multi-asset
+
+
+@dg.multi_asset(
+    outs={
+        "preview_images": dg.AssetOut(
+            key=preview_images_key,
+            description="Preview JPEGs (one per shown integration) and NIRCam mosaics of a program x instrument.",
+            code_version=PREVIEW_CODE_VERSION,
+            kinds={"jpeg"},
+            is_required=True,
+        ),
+        "thumbnails": dg.AssetOut(
+            key=thumbnails_key,
+            description="Thumbnails (integration 0) of rate, dark and uncal files and of NIRCam mosaics.",
+            code_version=PREVIEW_CODE_VERSION,
+            kinds={"jpeg"},
+            is_required=True,
+        ),
+    },
+    deps=[archive_files_key],
+    partitions_def=program_instrument_partitions,
+    group_name=GROUP,
+    can_subset=False,
+)
+def preview_assets(
+    context: dg.AssetExecutionContext,
+    config: PreviewRunConfig,
+    archive: ArchiveFilesystem,
+    db: JwqlDatabase,
+    options: JwqlOptions,
+) -> Iterator[dg.MaterializeResult]:
+    """Render previews and thumbnails of every file of a program x instrument partition."""
+    program, instrument = split_program_instrument(context.partition_key)
+    preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
+    thumbnail_dir = Path(archive.safe_output_path(archive.thumbnail_root, program))
+    preview_dir.mkdir(parents=True, exist_ok=True)
+    thumbnail_dir.mkdir(parents=True, exist_ok=True)
+
+    swept = sweep_stale_temp(preview_dir) + sweep_stale_temp(thumbnail_dir)
+    if swept:
+        context.log.info(f"removed {swept} temporary file(s) left by interrupted runs")
+    sources = partition_sources(archive, program, instrument)
+    plan = plan_partition(sources, instrument, preview_dir, thumbnail_dir, config.overwrite)
+    n = len(plan.tasks)
+    context.log.info(
+        f"{program} {instrument}: {len(sources)} files, {n} to render "
+        f"({sum(t.kind == 'mosaic' for t in plan.tasks)} mosaics), {len(plan.skipped)} files and "
+        f"{len(plan.skipped_mosaics)} mosaics up to date, {options.preview_workers} workers"
+    )
+
+    start = time.perf_counter()
+    outcomes: list[RenderOutcome] = []
+    for i, outcome in enumerate(execute_tasks(plan.tasks, options.preview_workers), 1):
+        outcomes.append(outcome)
+        log = context.log.info if outcome.ok else context.log.warning
+        log(_progress_line(i, n, outcome))
+    wall = time.perf_counter() - start
+
+    failed = [(o, plan.members.get(o.name, [])) for o in outcomes if not o.ok]
+    made = [o for o in outcomes if o.ok]
+    succeeded = [(o.name, MOSAIC_PRODUCT if o.kind == "mosaic" else PRODUCT) for o in made]
+    succeeded += [(name, PRODUCT) for name in plan.skipped]
+    succeeded += [(name, MOSAIC_PRODUCT) for name in plan.skipped_mosaics]
+    record_failures(db, program, instrument, context.run_id, failed, succeeded)
+
+    previews_written = sorted(p for o in made for p in o.previews)
+    thumbs_written = sorted(t for o in made for t in o.thumbnails)
+    file_seconds = [o.seconds for o in outcomes if o.kind == "file"]
+    files_failed = sum(1 for o, _ in failed if o.kind == "file")
+
+    # One thumbnail for the UI, only from files the inline policy allows.
+    inline: dg.MetadataValue | None = None
+    candidates: list[tuple[str, list[str]]] = []
+    for o in made:
+        for t in o.thumbnails:
+            candidates.append((t, [m.area for m in plan.members.get(o.name, [])]))
+    if not candidates:  # nothing new: show an existing one
+        thumbs_existing = _mtimes(thumbnail_dir, ".thumb")
+        for src in sources:
+            name = f"{src.stem}_integ0.thumb"
+            if name in thumbs_existing:
+                candidates.append((str(thumbnail_dir / name), [src.area]))
+    for path, member_areas in candidates:
+        if member_areas and _inline_allowed(options.inline_previews, member_areas):
+            try:
+                inline = inline_image_md(path, alt=os.path.basename(path), max_px=200)
+            except Exception:  # noqa: BLE001 - a missing or odd image only loses the picture
+                inline = None
+            break
+
+    common: dict[str, Any] = {
+        "program": program,
+        "instrument": instrument,
+        "files_seen": dg.MetadataValue.int(len(sources)),
+        "files_made": dg.MetadataValue.int(sum(1 for o in made if o.kind == "file")),
+        "files_skipped": dg.MetadataValue.int(len(plan.skipped)),
+        "files_failed": dg.MetadataValue.int(files_failed),
+        "mosaics_made": dg.MetadataValue.int(sum(1 for o in made if o.kind == "mosaic")),
+        "mosaics_skipped": dg.MetadataValue.int(len(plan.skipped_mosaics)),
+        "mosaics_failed": dg.MetadataValue.int(sum(1 for o, _ in failed if o.kind == "mosaic")),
+        "seconds_per_file": dg.MetadataValue.float(round(sum(file_seconds) / len(file_seconds), 4) if file_seconds else 0.0),
+        "seconds_total": dg.MetadataValue.float(round(wall, 3)),
+        "workers": dg.MetadataValue.int(options.preview_workers),
+        "overwrite": dg.MetadataValue.bool(config.overwrite),
+        "gallery": dg.MetadataValue.path(str(gallery_path(archive, program))),
+    }
+    if failed:
+        common["failures"] = dg.MetadataValue.md(_failure_table(failed))
+    if inline is not None:
+        common["thumbnail"] = inline
+
+    yield dg.MaterializeResult(
+        asset_key=preview_images_key,
+        metadata={**common, "output_folder": dg.MetadataValue.path(str(preview_dir)),
+                  "previews_written": dg.MetadataValue.int(len(previews_written))},
+    )
+    yield dg.MaterializeResult(
+        asset_key=thumbnails_key,
+        metadata={**common, "output_folder": dg.MetadataValue.path(str(thumbnail_dir)),
+                  "thumbnails_written": dg.MetadataValue.int(len(thumbs_written))},
+    )
+
+
+# ---------------------------------------------------------------- coverage check
+
+
+def coverage_problems(
+    sources: Sequence[SourceFile], preview_dir: Path, failures: dict[str, str], max_failure_rate: float
+) -> tuple[list[str], list[str], float]:
+    """(files with neither an output nor a failure, files with a recorded failure, failure share)."""
+    previews = _mtimes(preview_dir, ".jpg")
+    missing, failed = [], []
+    for src in sources:
+        if f"{src.stem}_integ0.jpg" in previews:
+            continue
+        (failed if src.name in failures else missing).append(src.name)
+    rate = len(failed) / len(sources) if sources else 0.0
+    return missing, failed, rate
+
+
+def _run_partition(context: dg.AssetCheckExecutionContext) -> tuple[str, str] | None:
+    """(program, instrument) of the run's partition, or None for a run without one (check the whole archive)."""
+    tags = context.run.tags
+    program, instrument = tags.get("dagster/partition/program"), tags.get("dagster/partition/instrument")
+    if program and instrument:
+        return program, instrument
+    if tags.get("dagster/partition"):
+        try:
+            return split_program_instrument(tags["dagster/partition"])
+        except Exception:  # noqa: BLE001 - a partition of another kind
+            return None
+    return None
+
+
+def _cells(archive: ArchiveFilesystem) -> list[tuple[str, str]]:
+    cells = set()
+    for program in archive.programs():
+        for item in archive.program_files(program):
+            parsed = _get(item, "parsed")
+            if isinstance(parsed, dict) and parsed.get("instrument"):
+                cells.add((program, str(parsed["instrument"])))
+    return sorted(cells)
+
+
+@dg.asset_check(
+    asset=preview_images_key,
+    name="preview_coverage",
+    description=("Every FITS file has a preview or a recorded failure, and failures stay under "
+                 "JWQL_MAX_FAILURE_RATE (the run's partition, or every partition when run on its own)."),
+)
+def preview_coverage(
+    context: dg.AssetCheckExecutionContext,
+    archive: ArchiveFilesystem,
+    db: JwqlDatabase,
+    options: JwqlOptions,
+) -> dg.AssetCheckResult:
+    """Fails when a file has neither a preview nor a failure record, or too many files failed."""
+    # Unpartitioned on purpose: Dagster 1.13 cannot launch a partitioned check on its own, and
+    # this one must be runnable alone to notice previews deleted behind the platform's back.
+    scope = _run_partition(context)
+    cells = [scope] if scope else _cells(archive)
+    missing: list[str] = []
+    failed: list[str] = []
+    seen = 0
+    worst: tuple[float, str] = (0.0, "")
+    for program, instrument in cells:
+        sources = partition_sources(archive, program, instrument)
+        preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
+        m, f, rate = coverage_problems(sources, preview_dir, recorded_failures(db, program, instrument),
+                                       options.max_failure_rate)
+        missing += m
+        failed += f
+        seen += len(sources)
+        if rate > worst[0]:
+            worst = (rate, f"{instrument}|{program}")
+    too_many = worst[0] > options.max_failure_rate
+    reasons = []
+    if missing:
+        reasons.append(f"{len(missing)} file(s) without preview or failure record: " + ", ".join(missing[:MAX_LISTED]))
+    if too_many:
+        reasons.append(f"failure rate {worst[0]:.1%} in {worst[1]} above {options.max_failure_rate:.1%}: "
+                       + ", ".join(failed[:MAX_LISTED]))
+    return dg.AssetCheckResult(
+        passed=not missing and not too_many,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(reasons) or f"all {seen} files covered",
+        metadata={
+            "scope": dg.MetadataValue.text(f"{scope[1]}|{scope[0]}" if scope else f"all {len(cells)} partitions"),
+            "files": dg.MetadataValue.int(seen),
+            "missing": dg.MetadataValue.int(len(missing)),
+            "failed": dg.MetadataValue.int(len(failed)),
+            "failure_rate": dg.MetadataValue.float(round(worst[0], 4)),
+            "max_failure_rate": dg.MetadataValue.float(options.max_failure_rate),
+            "missing_files": dg.MetadataValue.text(", ".join(missing[:MAX_LISTED])),
+            "failed_files": dg.MetadataValue.text(", ".join(failed[:MAX_LISTED])),
+        },
+    )
+
+
+# ---------------------------------------------------------------- program-level products
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)  # the documented way to map program x instrument onto program
+    _by_program = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="program")
+
+
+@dg.asset(
+    deps=[dg.AssetDep(thumbnails_key, partition_mapping=_by_program)],
+    partitions_def=program_partitions,
+    group_name=GROUP,
+    kinds={"jpeg"},
+)
+def proposal_thumbnail(
+    context: dg.AssetExecutionContext, archive: ArchiveFilesystem, options: JwqlOptions
+) -> dg.MaterializeResult:
+    """The program's thumbnail ($JWQL_THUMBNAIL_ROOT/jw<PPPPP>/jw<PPPPP>.thumb) for the archive page."""
+    program = context.partition_key
+    folder = Path(archive.safe_output_path(archive.thumbnail_root, program))
+    chosen = choose_proposal_thumbnail(folder)
+    if chosen is None:
+        context.log.info(f"{program}: no rate, dark or uncal thumbnail yet; no proposal thumbnail made")
+        return dg.MaterializeResult(metadata={"source": dg.MetadataValue.text("(none)"), "made": False})
+    target = Path(archive.safe_output_path(archive.thumbnail_root, program, f"{program}.thumb"))
+    atomic_copy(chosen, target)
+    metadata: dict[str, Any] = {
+        "source": dg.MetadataValue.text(chosen.name),
+        "path": dg.MetadataValue.path(str(target)),
+        "made": True,
+    }
+    if _inline_allowed(options.inline_previews, [_program_area(archive, program)]):
+        metadata["thumbnail"] = inline_image_md(target, alt=f"{program}.thumb", max_px=200)
+    context.log.info(f"{program}: proposal thumbnail copied from {chosen.name}")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _program_area(archive: ArchiveFilesystem, program: str) -> str:
+    """'proprietary' when any of the program's files is still proprietary, else 'public'."""
+    return "proprietary" if (Path(archive.filesystem) / "proprietary" / program).is_dir() else "public"
+
+
+@dg.asset(
+    deps=[dg.AssetDep(preview_images_key, partition_mapping=_by_program),
+          dg.AssetDep(thumbnails_key, partition_mapping=_by_program)],
+    partitions_def=program_partitions,
+    group_name=GROUP,
+    kinds={"html"},
+)
+def preview_gallery(context: dg.AssetExecutionContext, archive: ArchiveFilesystem) -> dg.MaterializeResult:
+    """A static HTML page of every preview and thumbnail of the program ($JWQL_OUTPUT_ROOT/previews/jw<PPPPP>/index.html)."""
+    program = context.partition_key
+    page = gallery_path(archive, program)
+    gallery = write_gallery(
+        program,
+        Path(archive.safe_output_path(archive.preview_root, program)),
+        Path(archive.safe_output_path(archive.thumbnail_root, program)),
+        page,
+    )
+    context.log.info(f"{program}: gallery of {gallery.n_previews} previews written to {page}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(page)),
+        "url": dg.MetadataValue.url(page.as_uri()),
+        "previews": dg.MetadataValue.int(gallery.n_previews),
+        "thumbnails": dg.MetadataValue.int(gallery.n_thumbnails),
+        "observations": dg.MetadataValue.int(len(gallery.groups)),
+    })
+
+
+# ---------------------------------------------------------------- jobs
+
+preview_partition_job = dg.define_asset_job(
+    "preview_partition_job",
+    selection=dg.AssetSelection.assets(archive_files_key, preview_images_key, thumbnails_key),
+    partitions_def=program_instrument_partitions,
+    description="Inventory and previews of one program x instrument partition.",
+)
+
+program_products_job = dg.define_asset_job(
+    "program_products_job",
+    selection=dg.AssetSelection.assets(proposal_thumbnail, preview_gallery),
+    partitions_def=program_partitions,
+    description="Proposal thumbnail and preview gallery of one program.",
+)
+
+defs = dg.Definitions(
+    assets=[preview_assets, proposal_thumbnail, preview_gallery],
+    asset_checks=[preview_coverage],
+    jobs=[preview_partition_job, program_products_job],
+)

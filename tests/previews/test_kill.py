@@ -1,0 +1,129 @@
+"""A rendering process killed with SIGKILL leaves complete JPEGs or hidden temp files, never a truncated product."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from tests.previews.fitsmaker import write_fits
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    from jwql_dagster.assets.preview_worker import RenderTask, run_task
+    src, prev, thumb = sys.argv[1:4]
+    import glob
+    files = sorted(glob.glob(src + "/*.fits"))
+    n = 0
+    while True:  # render again and again (overwriting) until killed
+        for f in files:
+            out = run_task(RenderTask("file", f.rsplit("/", 1)[-1], [f], prev, thumb))
+            assert out.ok, out.reason
+            n += 1
+            if n == 3:
+                print("ready", flush=True)
+""")
+
+
+def _complete_jpeg(path: Path) -> bool:
+    data = path.read_bytes()
+    if not (data.startswith(b"\xff\xd8") and data.rstrip(b"\x00").endswith(b"\xff\xd9")):
+        return False
+    with Image.open(path) as im:
+        im.load()
+    return True
+
+
+def test_kill_minus_9_leaves_no_partial_jpeg(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for i in range(4):
+        # 512x512 keeps each write long enough to be interrupted now and then
+        write_fits(src / f"jw01068001001_02102_0000{i + 1}_nrca1_rate.fits", "nrca1", "rate", size=512, seed=i)
+    prev, thumb = tmp_path / "prev", tmp_path / "thumb"
+    prev.mkdir()
+    thumb.mkdir()
+    script = tmp_path / "render_forever.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    for delay in (0.05, 0.17, 0.33):
+        proc = subprocess.Popen([sys.executable, str(script), str(src), str(prev), str(thumb)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=Path(__file__).parents[2])
+        try:
+            line = proc.stdout.readline()
+            assert line.strip() == b"ready", proc.stderr.read().decode()[-2000:]
+            time.sleep(delay)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        for folder, ext in ((prev, ".jpg"), (thumb, ".thumb")):
+            for path in folder.iterdir():
+                if path.name.startswith(".tmp-"):
+                    continue  # an interrupted write stays a hidden temp file
+                assert path.name.endswith(ext), path.name
+                assert _complete_jpeg(path), f"truncated product {path.name}"
+    assert len([p for p in prev.glob("*.jpg") if not p.name.startswith(".tmp-")]) == 4
+
+
+RUN_SCRIPT = textwrap.dedent("""
+    import sys
+    import dagster as dg
+    from jwql_dagster.config import load_settings
+    from jwql_dagster.resources import build_resources
+    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.assets.previews import preview_assets
+    from jwql_dagster.partitions import program_instrument_key
+
+    def main():
+        resources = build_resources(load_settings())
+        resources["options"] = JwqlOptions(preview_workers=1)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("program", ["jw01068"])
+            while True:  # overwrite again and again until killed
+                dg.materialize([preview_assets], partition_key=program_instrument_key("jw01068", "nircam"),
+                               resources=resources, instance=instance,
+                               run_config={"ops": {"preview_assets": {"config": {"overwrite": True}}}})
+                print("ready", flush=True)
+
+    if __name__ == "__main__":
+        main()
+""")
+
+
+def test_killed_dagster_run_leaves_no_partial_jpeg(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    visit = home / "archive" / "public" / "jw01068" / "jw01068001001"
+    for i in range(3):
+        write_fits(visit / f"jw01068001001_02102_0000{i + 1}_nrca1_rate.fits", "nrca1", "rate", size=512, seed=i)
+    script = tmp_path / "run_forever.py"
+    script.write_text(RUN_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JWQL_")}
+    env.update(JWQL_HOME=str(home), DAGSTER_HOME=str(tmp_path / "dh"), MPLBACKEND="Agg")
+    (tmp_path / "dh").mkdir()
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=Path(__file__).parents[2])
+    seen: list[str] = []
+    try:
+        # Dagster logs to stderr: kill right after the second run's first file, i.e. while it renders the next one.
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace")
+            seen.append(line)
+            if sum("] rendered " in x for x in seen) >= 4:
+                break
+        else:
+            raise AssertionError("".join(seen)[-3000:])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    prev = home / "preview_images" / "jw01068"
+    thumb = home / "thumbnails" / "jw01068"
+    products = [p for folder in (prev, thumb) for p in folder.iterdir() if not p.name.startswith(".tmp-")]
+    assert len(products) == 6
+    for path in products:
+        assert _complete_jpeg(path), f"truncated product {path.name}"
