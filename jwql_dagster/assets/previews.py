@@ -385,6 +385,9 @@ def gallery_path(archive: ArchiveFilesystem, program: str) -> Path:
     partitions_def=program_instrument_partitions,
     group_name=GROUP,
     can_subset=False,
+    # Writes file_failures. Each step already renders on every core (JWQL_PREVIEW_WORKERS),
+    # so bounding concurrent preview steps by the db pool costs no throughput.
+    pool="db",
 )
 def preview_assets(
     context: dg.AssetExecutionContext,

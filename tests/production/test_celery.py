@@ -70,7 +70,7 @@ def test_steps_run_in_celery_worker(tmp_path: Path, pg_instance_db: str, small_a
         assert len({r.step_key for r in step_starts}) >= 2, "expected a multi-step run"
         # Every step started in the worker process, none in the run's own process.
         assert {r.dagster_event.pid for r in step_starts} == {worker.pid}
-        delegated = [r for r in records if "in celery worker" in (r.user_message or "")]
+        delegated = [r for r in records if r.dagster_event and "in celery worker" in (r.dagster_event.message or "")]
         assert delegated, "no 'Executing steps ... in celery worker' engine events"
     finally:
         if server:
