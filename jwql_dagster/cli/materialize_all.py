@@ -1,16 +1,211 @@
-"""`jwql-dagster materialize-all` (being built: see the issue that owns it)."""
+"""`jwql-dagster materialize-all`: materialize every asset and every partition that has data, in-process.
+
+Generic over the asset graph: assets are batched by partitions definition in
+dependency order, and each batch runs once per partition key against the instance
+at DAGSTER_HOME, so the runs show up in the UI exactly as if launched there.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("materialize-all", help="(not available yet)")
+    p = sub.add_parser(
+        "materialize-all",
+        help="materialize every asset and every partition that has data, in-process against DAGSTER_HOME",
+        description="Run every asset of jwql_dagster.definitions in dependency order: program x instrument partitions "
+        "that have files, all instrument partitions, registered programs with files, unpartitioned assets once. "
+        "A failing partition does not stop the others; the exit code is 1 if any failed.",
+    )
+    p.add_argument("--select", action="append", default=[], metavar="GROUP_OR_ASSET",
+                   help="only these asset groups or asset keys (repeat or separate with commas)")
+    p.add_argument("--with-fake-mast", action="store_true",
+                   help="start the local fake MAST server for the duration and point MAST_API_URL at it")
+    p.add_argument("--dry-run", action="store_true", help="print the planned runs, execute nothing")
     p.set_defaults(func=run)
 
 
+@dataclass
+class Batch:
+    """Assets sharing one partitions definition that can run together, and the keys to run them for."""
+
+    assets: list[Any]  # AssetKey
+    partitions_def: Any
+    partition_keys: list[Any] = field(default_factory=list)  # None for unpartitioned
+
+    @property
+    def label(self) -> str:
+        return ", ".join(k.to_user_string() for k in self.assets)
+
+
+@contextlib.contextmanager
+def fake_mast() -> Iterator[str]:
+    from jwql_dagster.testing.mast_server import start_server
+
+    server = start_server()
+    saved = {k: os.environ.get(k) for k in ("MAST_API_URL", "MAST_API_TOKEN")}
+    os.environ["MAST_API_URL"] = server.url
+    os.environ.pop("MAST_API_TOKEN", None)  # never send a real token to the local server
+    try:
+        yield server.url
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
+    """Dependency-ordered batches; each batch holds assets of one partitions definition whose parents ran earlier."""
+    parents = {k: {p for p in asset_graph.get(k).parent_keys if p in selected} for k in selected}
+    done: set[Any] = set()
+    order = sorted(selected, key=lambda k: k.to_user_string())
+    batches: list[Batch] = []
+    while len(done) < len(selected):
+        ready = [k for k in order if k not in done and parents[k] <= done]
+        if not ready:  # a cycle cannot happen in a valid asset graph; stop rather than loop
+            raise RuntimeError("asset graph has a cycle among: " + ", ".join(k.to_user_string() for k in order if k not in done))
+        # Partitioned work first: unpartitioned summaries (status tables, inventories of everything)
+        # then see the partitions' runs and rows.
+        ready.sort(key=lambda k: asset_graph.get(k).partitions_def is None)
+        pdef = asset_graph.get(ready[0]).partitions_def
+        batch: list[Any] = []
+        grew = True
+        while grew:
+            grew = False
+            for k in order:
+                if k in done or k in batch or asset_graph.get(k).partitions_def != pdef:
+                    continue
+                if parents[k] <= done | set(batch):
+                    batch.append(k)
+                    grew = True
+        batches.append(Batch(assets=batch, partitions_def=pdef))
+        done.update(batch)
+    return batches
+
+
+def partition_keys(pdef: Any, instance: Any, archive: Any) -> list[Any]:
+    """The keys of ``pdef`` that have data (see the command description); None for unpartitioned."""
+    import dagster as dg
+
+    from jwql_dagster.partitions import INSTRUMENTS, program_instrument_key, program_partitions
+
+    if pdef is None:
+        return [None]
+    programs = sorted(instance.get_dynamic_partitions(program_partitions.name))
+    if isinstance(pdef, dg.MultiPartitionsDefinition) and {d.name for d in pdef.partitions_defs} == {"program", "instrument"}:
+        keys = []
+        for program in programs:
+            instruments = sorted({f.instrument for f in archive.program_files(program) if f.instrument})
+            keys.extend(program_instrument_key(program, i) for i in instruments)
+        return keys
+    if isinstance(pdef, dg.DynamicPartitionsDefinition) and pdef.name == program_partitions.name:
+        return [p for p in programs if any(f.recognized for f in archive.program_files(p))]
+    if isinstance(pdef, dg.StaticPartitionsDefinition) and tuple(sorted(pdef.get_partition_keys())) == INSTRUMENTS:
+        return list(INSTRUMENTS)
+    return list(pdef.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def _select(asset_graph: Any, wanted: list[str]) -> set[Any]:
+    keys = set(asset_graph.materializable_asset_keys)
+    if not wanted:
+        return keys
+    names = {w.strip() for item in wanted for w in item.split(",") if w.strip()}
+    chosen = {k for k in keys if k.to_user_string() in names or asset_graph.get(k).group_name in names}
+    unknown = names - {k.to_user_string() for k in chosen} - {asset_graph.get(k).group_name for k in chosen}
+    if unknown:
+        groups = sorted({asset_graph.get(k).group_name for k in keys})
+        raise SystemExit(f"materialize-all: unknown group or asset {', '.join(sorted(unknown))} (groups: {', '.join(groups)})")
+    return chosen
+
+
+def _failure_message(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_step_failure or event.is_run_failure:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None:
+                cause = error
+                while getattr(cause, "cause", None) is not None:
+                    cause = cause.cause
+                return (cause.message or error.message).strip().splitlines()[-1][:300]
+            return (event.message or "failed")[:300]
+    return "failed"
+
+
 def run(args: argparse.Namespace) -> int:
-    print("jwql-dagster materialize-all is not available yet in this version", file=sys.stderr)
-    return 1
+    import logging
+
+    from jwql_dagster.config import ensure_dagster_home, load_settings
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks of each run are not news
+    settings = load_settings()
+    ensure_dagster_home(settings)
+    with contextlib.ExitStack() as stack:
+        if args.with_fake_mast:
+            url = stack.enter_context(fake_mast())
+            print(f"fake MAST server at {url}")
+        return _materialize(args)
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from jwql_dagster.definitions import build_definitions
+
+    defs = build_definitions()  # built now, so settings changed above (fake MAST URL) are used
+    asset_graph = defs.resolve_asset_graph()
+    job = defs.resolve_implicit_global_asset_job_def()
+    archive = defs.resources["archive"]
+    started = time.monotonic()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with dg.DagsterInstance.get() as instance:
+        batches = plan_batches(asset_graph, _select(asset_graph, args.select))
+        for batch in batches:
+            batch.partition_keys = partition_keys(batch.partitions_def, instance, archive)
+        total = sum(len(b.partition_keys) for b in batches)
+        print(f"materialize-all: {total} run(s) in {len(batches)} batch(es) on instance {os.environ['DAGSTER_HOME']}")
+        ok = failed = 0
+        failures: list[str] = []
+        n = 0
+        for batch in batches:
+            for key in batch.partition_keys:
+                n += 1
+                where = f"[{key}]" if key is not None else ""
+                line = f"[{n}/{total}] {batch.label}{where}"
+                if args.dry_run:
+                    print(line)
+                    continue
+                t0 = time.monotonic()
+                try:
+                    result = job.execute_in_process(
+                        instance=instance, asset_selection=batch.assets, partition_key=key,
+                        run_config=quiet, raise_on_error=False, tags={"jwql/launched_by": "materialize-all"},
+                    )
+                    success, why = result.success, ("" if result.success else _failure_message(result))
+                except Exception as exc:  # a broken batch is reported, the others still run
+                    success, why = False, f"{type(exc).__name__}: {exc}"
+                took = time.monotonic() - t0
+                if success:
+                    ok += 1
+                    print(f"{line} ok ({took:.1f}s)", flush=True)
+                else:
+                    failed += 1
+                    failures.append(f"{batch.label}{where}: {why}")
+                    print(f"{line} FAILED ({took:.1f}s): {why}", flush=True)
+    seconds = time.monotonic() - started
+    if args.dry_run:
+        print(f"dry run: {total} run(s) planned")
+        return 0
+    print(f"summary: {ok} succeeded, {failed} failed, {seconds:.1f} s")
+    for item in failures:
+        print(f"  failed: {item}")
+    return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""`jwql-dagster register-programs` (being built: see the issue that owns it)."""
+"""`jwql-dagster register-programs`: add the archive's program folders as `program` partitions of the instance."""
 
 from __future__ import annotations
 
@@ -7,10 +7,36 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("register-programs", help="(not available yet)")
+    p = sub.add_parser(
+        "register-programs",
+        help="add program partitions (jw01068 ...) found in the archive to the Dagster instance",
+        description="List the program folders of public/ and proprietary/ under JWQL_FILESYSTEM and add the ones the "
+        "instance at DAGSTER_HOME does not know yet as `program` partitions. Existing keys are never removed.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would be added, change nothing")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("jwql-dagster register-programs is not available yet in this version", file=sys.stderr)
-    return 1
+    import dagster as dg
+
+    from jwql_dagster.config import ensure_dagster_home, load_settings
+    from jwql_dagster.partitions import program_partitions
+    from jwql_dagster.resources import build_resources
+
+    settings = load_settings()
+    if not settings.filesystem.is_dir():
+        print(f"register-programs: archive root {settings.filesystem} does not exist (set JWQL_FILESYSTEM)", file=sys.stderr)
+        return 1
+    home = ensure_dagster_home(settings)
+    programs = build_resources(settings)["archive"].programs()
+    with dg.DagsterInstance.get() as instance:
+        name = program_partitions.name
+        known = set(instance.get_dynamic_partitions(name))
+        new = [p for p in programs if p not in known]
+        if new and not args.dry_run:
+            instance.add_dynamic_partitions(name, new)
+    verb = "would add" if args.dry_run else "added"
+    print(f"archive {settings.filesystem}: {len(programs)} program(s); instance {home}: {len(known)} already registered")
+    print(f"{verb} {len(new)} program partition(s)" + (": " + ", ".join(new) if new else ""))
+    return 0

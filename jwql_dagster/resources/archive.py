@@ -2,7 +2,49 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
 import dagster as dg
+
+from jwql_dagster.core.atomic import atomic_write_bytes
+from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
+from jwql_dagster.partitions import is_program_key
+
+AREAS: tuple[str, ...] = ("public", "proprietary")
+FITS_EXTENSION = ".fits"
+
+
+class UnsafePathError(ValueError):
+    """A path built from data would leave its output root (``..``, absolute part, NUL, or a symlink out)."""
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """One FITS file found in the archive; ``parsed`` is None when its name follows no JWST pattern."""
+
+    name: str
+    path: Path
+    area: str
+    program: str
+    size: int
+    mtime_ns: int
+    parsed: dict[str, Any] | None = field(default=None, repr=False)
+    parse_error: str | None = None
+
+    @property
+    def instrument(self) -> str | None:
+        return self.parsed["instrument"] if self.parsed else None
+
+    @property
+    def suffix(self) -> str | None:
+        return self.parsed["suffix"] if self.parsed else None
+
+    @property
+    def recognized(self) -> bool:
+        return self.parsed is not None
 
 
 class ArchiveFilesystem(dg.ConfigurableResource):
@@ -16,3 +58,99 @@ class ArchiveFilesystem(dg.ConfigurableResource):
     log_root: str
     central_store: str
     dagster_home: str
+
+    def programs(self) -> list[str]:
+        """Program folder names (``jw`` + 5 digits) in public/ and proprietary/, sorted, each once."""
+        found: set[str] = set()
+        for area in AREAS:
+            found.update(e.name for e in _scandir(Path(self.filesystem) / area) if e.is_dir() and is_program_key(e.name))
+        return sorted(found)
+
+    def program_dirs(self, program: str) -> list[tuple[str, Path]]:
+        """(area, folder) of every ``jw*`` subfolder of a program (visits, stage-3 ``jw01068-o001``) in both areas."""
+        if not is_program_key(program):
+            raise ValueError(f"{program!r} is not a program folder name (jw + 5 digits)")
+        out: list[tuple[str, Path]] = []
+        for area in AREAS:
+            for entry in _scandir(Path(self.filesystem) / area / program):
+                if entry.name.startswith("jw") and entry.is_dir():
+                    out.append((area, Path(entry.path)))
+        return sorted(out)
+
+    def program_files(self, program: str, instrument: str | None = None, include_unrecognized: bool = True) -> list[ArchiveFile]:
+        """The FITS files of a program in both areas, sorted by (area, name).
+
+        With ``instrument`` only that instrument's files are returned, plus (unless
+        ``include_unrecognized`` is False) the files whose names are unrecognised: they
+        have ``instrument`` None and ``parse_error`` set, so the caller can record them.
+        """
+        files: list[ArchiveFile] = []
+        for area, folder in self.program_dirs(program):
+            for entry in _scandir(folder):
+                name = entry.name
+                if not name.endswith(FITS_EXTENSION) or name.startswith("."):
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue  # vanished between listing and stat
+                try:
+                    parsed, error = parse_filename(name), None
+                except UnrecognizedFilenameError as exc:
+                    parsed, error = None, exc.reason
+                item = ArchiveFile(name=name, path=Path(entry.path), area=area, program=program, size=st.st_size,
+                                   mtime_ns=st.st_mtime_ns, parsed=parsed, parse_error=error)
+                if instrument is not None:
+                    if item.instrument is None and not include_unrecognized:
+                        continue
+                    if item.instrument is not None and item.instrument != instrument:
+                        continue
+                files.append(item)
+        files.sort(key=lambda f: (f.area, f.name, str(f.path)))
+        return files
+
+    def safe_output_path(self, root: str | os.PathLike[str], *parts: str) -> Path:
+        """``root/parts...``, refusing any part that would leave ``root``.
+
+        Refused: ``..`` components, absolute parts, NUL bytes, and existing symlinks whose
+        target lies outside ``root``. Raises :class:`UnsafePathError`.
+        """
+        root_path = Path(root).absolute()
+        clean: list[str] = []
+        for part in parts:
+            text = os.fspath(part)
+            if not isinstance(text, str):
+                raise UnsafePathError(f"path part {part!r} is not text")
+            if "\x00" in text:
+                raise UnsafePathError(f"path part {text!r} contains a NUL byte")
+            if not text or os.path.isabs(text) or text.startswith(("/", "\\")):
+                raise UnsafePathError(f"path part {text!r} is empty or absolute; output must stay under {root_path}")
+            for piece in text.replace("\\", "/").split("/"):
+                if piece == "..":
+                    raise UnsafePathError(f"path part {text!r} contains '..'; output must stay under {root_path}")
+                if piece not in ("", "."):
+                    clean.append(piece)
+        if not clean:
+            raise UnsafePathError(f"no file name given under {root_path}")
+        candidate = root_path.joinpath(*clean)
+        real_root = os.path.realpath(root_path)
+        real = os.path.realpath(candidate)
+        if os.path.commonpath([real_root, real]) != real_root:
+            raise UnsafePathError(f"{candidate} resolves to {real}, outside {real_root} (symlink)")
+        return candidate
+
+    def atomic_write(self, path: str | os.PathLike[str], data: bytes | str) -> Path:
+        """Write ``data`` to ``path`` atomically (temp file + rename), ending with mode 0644."""
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        return atomic_write_bytes(path, raw)
+
+
+def _scandir(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """Entries of a folder, nothing when it does not exist or cannot be read."""
+    try:
+        with os.scandir(folder) as it:
+            yield from it
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return
