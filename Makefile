@@ -35,11 +35,12 @@ demo: install
 	@echo "Database:            $(JWQL_HOME)/jwql.db"
 	@echo "Dagster instance:    $(DAGSTER_HOME)"
 	@echo
-	@echo "Open the UI on this instance (everything already materialized):"
-	@echo "  make ui    # = DAGSTER_HOME=$(DAGSTER_HOME) JWQL_HOME=$(JWQL_HOME) $(BIN)/dagster dev -w workspace.yaml"
+	@echo "Open the UI on this instance (everything already materialized), then browse http://127.0.0.1:3000 :"
+	@echo "  make ui JWQL_HOME=$(JWQL_HOME)"
 
 ui: install
-	$(BIN)/dagster dev -w workspace.yaml
+	@echo "UI on instance $(DAGSTER_HOME) (JWQL_HOME=$(JWQL_HOME)); stop with Ctrl-C"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(or $(PORT),3000)
 
 test: install
 	@$(BIN)/python -m pytest; rc=$$?; \

@@ -159,14 +159,20 @@ def run(args: argparse.Namespace) -> int:
 def _materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
     from jwql_dagster.definitions import build_definitions
 
     defs = build_definitions()  # built now, so settings changed above (fake MAST URL) are used
     asset_graph = defs.resolve_asset_graph()
-    job = defs.resolve_implicit_global_asset_job_def()
+    # Runs are reconstructed from the code location, as the daemon runs them, so assets that read
+    # context.repository_def (monitor_status) see every group; they execute in this process.
+    job = ReconstructableRepository.for_module("jwql_dagster.definitions", "defs").get_reconstructable_job(
+        defs.resolve_implicit_global_asset_job_def().name
+    )
     archive = defs.resources["archive"]
     started = time.monotonic()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, "execution": {"config": {"in_process": {}}}}
     with dg.DagsterInstance.get() as instance:
         batches = plan_batches(asset_graph, _select(asset_graph, args.select))
         for batch in batches:
@@ -186,11 +192,14 @@ def _materialize(args: argparse.Namespace) -> int:
                     continue
                 t0 = time.monotonic()
                 try:
-                    result = job.execute_in_process(
-                        instance=instance, asset_selection=batch.assets, partition_key=key,
-                        run_config=quiet, raise_on_error=False, tags={"jwql/launched_by": "materialize-all"},
-                    )
-                    success, why = result.success, ("" if result.success else _failure_message(result))
+                    tags = {"jwql/launched_by": "materialize-all"}
+                    if key is not None:
+                        tags["dagster/partition"] = str(key)
+                    with dg.execute_job(
+                        job, instance=instance, asset_selection=batch.assets, run_config=run_config,
+                        raise_on_error=False, tags=tags,
+                    ) as result:
+                        success, why = result.success, ("" if result.success else _failure_message(result))
                 except Exception as exc:  # a broken batch is reported, the others still run
                     success, why = False, f"{type(exc).__name__}: {exc}"
                 took = time.monotonic() - t0
