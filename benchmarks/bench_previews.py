@@ -245,17 +245,7 @@ def render(path, pdir, tdir):
 
 _RSS = """
 import json, resource, sys, tempfile, time
-def peak_kb():
-    # VmHWM: peak RSS of this process's own address space. ru_maxrss of a child on Linux
-    # starts from the parent's RSS at fork/exec, which would hide the child's own use.
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from jwql_dagster.testing.memory import peak_rss_kb as peak_kb
 from jwql_dagster.core.preview import render_file
 tiny = tempfile.mkdtemp()
 import numpy as np
@@ -273,17 +263,7 @@ print("RESULT " + json.dumps({"base_kb": base, "peak_kb": peak_kb(),
 _JWQL_RSS = """
 import json, resource, sys, tempfile, time, warnings, logging
 warnings.simplefilter("ignore"); logging.disable(logging.CRITICAL)
-def peak_kb():
-    # VmHWM: peak RSS of this process's own address space. ru_maxrss of a child on Linux
-    # starts from the parent's RSS at fork/exec, which would hide the child's own use.
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from jwql_dagster.testing.memory import peak_rss_kb as peak_kb
 from jwql.utils.preview_image import PreviewImage
 base = peak_kb()
 out = tempfile.mkdtemp()

@@ -22,15 +22,7 @@ FRAME_BYTES = NY * NX * 4  # one float32 frame
 # a child of a big pytest process could never show growth; VmHWM restarts at exec.
 _CHILD = r"""
 import json, resource, sys, tempfile
-def peak_kb():
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from jwql_dagster.testing.memory import peak_rss_kb as peak_kb
 from jwql_dagster.core.preview import render_file
 out = tempfile.mkdtemp()
 render_file(sys.argv[1], out, out)  # warm-up on a tiny file: imports, fonts, colormap
