@@ -1,6 +1,9 @@
 """Asset archive_files[program x instrument]: the inventory of the archive's FITS files."""
 
+import contextlib
+import gzip
 import warnings
+import zlib
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +18,7 @@ from jwql_dagster.resources.archive import ArchiveFile, ArchiveFilesystem
 from jwql_dagster.resources.database import JwqlDatabase
 
 PRODUCT = "archive_files"
+GZIP_MAGIC = b"\x1f\x8b"
 # Header keywords with their own column in `files`.
 COLUMN_KEYWORDS = {"EXP_TYPE": "exp_type", "FILTER": "filter", "PUPIL": "pupil", "SUBARRAY": "subarray",
                    "NINTS": "nints", "NGROUPS": "ngroups", "DATE-OBS": "date_obs"}
@@ -41,19 +45,23 @@ def read_key_header(path: Path) -> dict[str, Any]:
     from astropy.utils.exceptions import AstropyWarning
 
     try:
-        with open(path, "rb") as fh:
-            start = fh.read(80)
-            if not start:
-                raise HeaderReadError("zero-byte file", "EmptyFile")
-            if not start.startswith(b"SIMPLE  ="):
-                raise HeaderReadError("not a FITS file (no SIMPLE card at the start)", "NotFits")
-            fh.seek(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AstropyWarning)
-                header = fits.Header.fromfile(fh)
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            # gzip-compressed FITS under a .fits name is valid FITS for astropy (and the previews): read through it
+            with (gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else contextlib.nullcontext(raw)) as fh:
+                start = fh.read(80)
+                if not start:
+                    raise HeaderReadError("zero-byte file" if not gzipped else "empty gzip stream", "EmptyFile")
+                if not start.startswith(b"SIMPLE  ="):
+                    raise HeaderReadError("not a FITS file (no SIMPLE card at the start)", "NotFits")
+                fh.seek(0)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", AstropyWarning)
+                    header = fits.Header.fromfile(fh)
     except HeaderReadError:
         raise
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise HeaderReadError(f"primary header unreadable: {type(exc).__name__}: {exc}".rstrip(": "), type(exc).__name__) from None
     values: dict[str, Any] = {}
     for key in (*COLUMN_KEYWORDS, *EXTRA_KEYWORDS):
@@ -124,7 +132,7 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
     program, instrument = split_program_instrument(context.partition_key)
     if not Path(archive.filesystem).is_dir():
         # An unmounted archive must fail loudly, not mark every file of the partition deleted.
-        raise dg.Failure(f"archive root {archive.filesystem} does not exist or is not mounted; nothing was changed")
+        raise dg.Failure(f"archive root {archive.filesystem} (JWQL_FILESYSTEM) does not exist or is not mounted; nothing was changed")
     run_id = context.run_id
     now = datetime.now(timezone.utc)
     listed = archive.program_files(program, instrument)

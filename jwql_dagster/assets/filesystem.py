@@ -127,6 +127,10 @@ def filesystem_snapshot(
         raise dg.Failure(f"Archive root {root} (JWQL_FILESYSTEM) is not a directory; nothing was scanned or stored.")
     snapshot_id, date = snapshot_identity(context)
     scan = fsstats.scan_archive(root, workers=config.workers)
+    if scan.unreadable_areas:
+        # Stored, it would show the archive as (partly) empty in the history plots.
+        raise dg.Failure(f"Archive {root} (JWQL_FILESYSTEM) cannot be read ({'; '.join(scan.unreadable_areas)}); "
+                         "no snapshot stored.")
     for area in scan.missing_areas:
         context.log.warning(f"{root / area} does not exist; counted as empty")
     roots = fsstats.central_roots(

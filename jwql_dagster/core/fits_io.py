@@ -61,6 +61,7 @@ _NIR_INSTRUMENTS = frozenset({"NIRCAM", "NIRISS", "NIRSPEC", "FGS"})
 _RESAMPLED_SUFFIXES = frozenset({"i2d", "s2d", "s3d"})
 
 _GZIP_MAGIC = b"\x1f\x8b"
+FITS_BLOCK = 2880
 _READ_ERRORS = (OSError, EOFError, ValueError, TypeError, zlib.error, IndexError)
 
 
@@ -179,9 +180,9 @@ class ScienceFile:
         value = self.header_value("DETECTOR")
         return str(value).strip().upper() if value else None
 
-    @property
-    def substrt(self) -> tuple[int, int] | None:
-        x, y = self.header_value("SUBSTRT1"), self.header_value("SUBSTRT2")
+    def _int_pair(self, key1: str, key2: str) -> tuple[int, int] | None:
+        """Two integer header values, or None when either is missing or not a number."""
+        x, y = self.header_value(key1), self.header_value(key2)
         if x is None or y is None:
             return None
         try:
@@ -190,14 +191,12 @@ class ScienceFile:
             return None
 
     @property
+    def substrt(self) -> tuple[int, int] | None:
+        return self._int_pair("SUBSTRT1", "SUBSTRT2")
+
+    @property
     def subsize(self) -> tuple[int, int] | None:
-        x, y = self.header_value("SUBSIZE1"), self.header_value("SUBSIZE2")
-        if x is None or y is None:
-            return None
-        try:
-            return int(x), int(y)
-        except (TypeError, ValueError):
-            return None
+        return self._int_pair("SUBSIZE1", "SUBSIZE2")
 
     @property
     def units(self) -> str:
@@ -371,6 +370,12 @@ def _open(path: Path) -> ScienceFile:
                     )
                 if not gzipped:
                     _check_complete(path, hdul, dq_name, file_size)
+            if not gzipped and file_size % FITS_BLOCK:
+                # A FITS file is whole 2880-byte blocks; anything else was cut short, possibly after
+                # SCI, which would otherwise render without its DQ (or other HDUs) unnoticed.
+                raise FitsReadError(
+                    path, f"file is truncated: {file_size} bytes is not a whole number of {FITS_BLOCK}-byte FITS blocks"
+                )
             primary = hdul[0].header
     except FitsReadError:
         hdul.close()

@@ -70,6 +70,7 @@ class ArchiveScan:
     problem_kinds: dict[str, int] = field(default_factory=dict)
     directories: int = 0
     missing_areas: list[str] = field(default_factory=list)
+    unreadable_areas: list[str] = field(default_factory=list)  # "public: Permission denied"; not scanned
     disk: DiskUsage = field(default_factory=DiskUsage)
     seconds: float = 0.0
 
@@ -353,11 +354,18 @@ def scan_archive(
     result = ArchiveScan()
     areas = [os.path.join(root, a) for a in AREAS]
     present = []
+    listdir = scandir or os.scandir  # looked up per scan, so a test can stub os.scandir
     for area, path in zip(AREAS, areas):
-        if os.path.isdir(path):
-            present.append(path)
-        else:
+        if not os.path.isdir(path):
             result.missing_areas.append(area)
+            continue
+        try:  # an area that exists but cannot be listed is an outage, not an empty area
+            with listdir(path):
+                pass
+        except OSError as exc:
+            result.unreadable_areas.append(f"{area}: {exc.strerror or exc}")
+            continue
+        present.append(path)
     workers = max(1, min(workers, os.cpu_count() or 1))
     if workers > 1 and classify is None and scandir is None:
         _scan_parallel(result, root, present, workers)

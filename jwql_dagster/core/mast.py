@@ -394,7 +394,14 @@ class MastClient:
         portal.TIMEOUT = max(self.policy.total_s, self.policy.timeout_s)
         portal._column_configs = {}  # a class-level dict in astroquery: keep ours private
         self._mast._auth_obj.SESSION_INFO_URL = f"{self.url}/whoami"
+        session.hooks["response"].append(self._raise_for_failed_login)
         self.logged_in = False
+
+    def _raise_for_failed_login(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """astroquery reads the /whoami answer as JSON without looking at its status, so an error page
+        (5xx after our retries, 4xx) would surface as a KeyError; raise the HTTP error for _wrap instead."""
+        if response.status_code >= 400 and response.url.split("?")[0] == self._mast._auth_obj.SESSION_INFO_URL:
+            response.raise_for_status()
 
     # -- errors ---------------------------------------------------------
     def _safe(self, text: str) -> str:

@@ -21,6 +21,14 @@ class UnsafePathError(ValueError):
     """A path built from data would leave its output root (``..``, absolute part, NUL, or a symlink out)."""
 
 
+class ArchiveUnavailableError(OSError):
+    """The archive root is missing or a folder of it cannot be read: a listing would be incomplete.
+
+    Raised rather than returning fewer files, because callers act on absences (archive_files
+    marks files deleted): an unmounted or unreadable archive must never look like an empty one.
+    """
+
+
 @dataclass(frozen=True)
 class ArchiveFile:
     """One FITS file found in the archive; ``parsed`` is None when its name follows no JWST pattern."""
@@ -59,11 +67,21 @@ class ArchiveFilesystem(dg.ConfigurableResource):
     central_store: str
     dagster_home: str
 
+    def _scandir(self, folder: Path) -> Iterator[os.DirEntry[str]]:
+        """Entries of an archive folder, after checking that the archive root itself is there."""
+        root = Path(self.filesystem)
+        if not root.is_dir():
+            raise ArchiveUnavailableError(
+                f"archive root {root} (JWQL_FILESYSTEM) does not exist or is not a directory (not mounted?)"
+            )
+        return _scandir(folder)
+
     def programs(self) -> list[str]:
         """Program folder names (``jw`` + 5 digits) in public/ and proprietary/, sorted, each once."""
         found: set[str] = set()
         for area in AREAS:
-            found.update(e.name for e in _scandir(Path(self.filesystem) / area) if e.is_dir() and is_program_key(e.name))
+            found.update(e.name for e in self._scandir(Path(self.filesystem) / area)
+                         if e.is_dir(follow_symlinks=False) and is_program_key(e.name))
         return sorted(found)
 
     def program_dirs(self, program: str) -> list[tuple[str, Path]]:
@@ -72,8 +90,8 @@ class ArchiveFilesystem(dg.ConfigurableResource):
             raise ValueError(f"{program!r} is not a program folder name (jw + 5 digits)")
         out: list[tuple[str, Path]] = []
         for area in AREAS:
-            for entry in _scandir(Path(self.filesystem) / area / program):
-                if entry.name.startswith("jw") and entry.is_dir():
+            for entry in self._scandir(Path(self.filesystem) / area / program):
+                if entry.name.startswith("jw") and entry.is_dir(follow_symlinks=False):  # links are not followed
                     out.append((area, Path(entry.path)))
         return sorted(out)
 
@@ -86,14 +104,14 @@ class ArchiveFilesystem(dg.ConfigurableResource):
         """
         files: list[ArchiveFile] = []
         for area, folder in self.program_dirs(program):
-            for entry in _scandir(folder):
+            for entry in self._scandir(folder):
                 name = entry.name
                 if not name.endswith(FITS_EXTENSION) or name.startswith("."):
                     continue
                 try:
-                    if not entry.is_file():
+                    if not entry.is_file(follow_symlinks=False):  # a link (maybe out of the archive) is skipped
                         continue
-                    st = entry.stat()
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue  # vanished between listing and stat
                 try:
@@ -148,9 +166,13 @@ class ArchiveFilesystem(dg.ConfigurableResource):
 
 
 def _scandir(folder: Path) -> Iterator[os.DirEntry[str]]:
-    """Entries of a folder, nothing when it does not exist or cannot be read."""
+    """Entries of a folder, nothing when it does not exist; ArchiveUnavailableError when it cannot be read."""
     try:
         with os.scandir(folder) as it:
             yield from it
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # an area or program folder that does not exist (yet) is simply empty
+    except OSError as exc:
+        raise ArchiveUnavailableError(
+            f"cannot read archive folder {folder} ({exc.strerror or exc}); its listing would be incomplete"
+        ) from None

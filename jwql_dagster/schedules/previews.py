@@ -11,7 +11,7 @@ import dagster as dg
 
 from jwql_dagster.assets.previews import preview_partition_job
 from jwql_dagster.partitions import INSTRUMENTS, program_instrument_key
-from jwql_dagster.resources.archive import ArchiveFilesystem
+from jwql_dagster.resources.archive import ArchiveFilesystem, ArchiveUnavailableError
 
 
 def partitions_with_files(archive: ArchiveFilesystem, known_programs: set[str]) -> list[tuple[str, str]]:
@@ -44,7 +44,10 @@ def previews_daily_rescan(context: dg.ScheduleEvaluationContext, archive: Archiv
     except Exception:  # noqa: BLE001 - evaluated by hand (tests, "Test schedule" without a time)
         when = None
     day = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
-    pairs = partitions_with_files(archive, known)
+    try:
+        pairs = partitions_with_files(archive, known)
+    except ArchiveUnavailableError as exc:  # an unmounted archive is not an empty one: request nothing today
+        return dg.SkipReason(str(exc))
     if not pairs:
         return dg.SkipReason("no program x instrument partition with files")
     return [
