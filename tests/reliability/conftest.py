@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from tests.rendering import fitsfiles
+
 PROGRAM = "jw01068"
 VISIT = "jw01068001001"
 
@@ -34,17 +36,7 @@ def primary(**cards: Any) -> fits.PrimaryHDU:
 
 def write_hdus(path: Path, sci: np.ndarray | None, dq: np.ndarray | None = None, prim: fits.PrimaryHDU | None = None,
                extra: list | None = None) -> Path:
-    hdus: list = [prim if prim is not None else primary()]
-    if sci is not None:
-        s = fits.ImageHDU(sci, name="SCI")
-        s.header["BUNIT"] = "DN/s"
-        hdus.append(s)
-    if dq is not None:
-        hdus.append(fits.ImageHDU(dq.astype(np.uint32), name="DQ"))
-    hdus.extend(extra or [])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fits.HDUList(hdus).writeto(path, overwrite=True)
-    return path
+    return fitsfiles.write(path, sci, dq, extra=extra, prim=prim if prim is not None else primary())
 
 
 def sky(n: int = 48, seed: int = 0) -> np.ndarray:

@@ -42,7 +42,7 @@ PREVIEW_CHILD = textwrap.dedent("""
             half = len(data) // 2
             self._fh.write(data[:half])
             self._fh.flush()
-            print("mid-write", flush=True)
+            os.write(1, b"mid-write\\n")  # one write: atomic on a pipe, so two workers never interleave
             time.sleep(0.15)
             return half + self._fh.write(data[half:])
         def __getattr__(self, name):

@@ -45,6 +45,19 @@ def _mast(url: str) -> MastService:
     ],
     ids=["http500", "hang", "drop", "malformed"],
 )
+
+def deny_scandir_under(monkeypatch, root: Path):
+    """Make os.scandir raise Permission denied below ``root`` (tests run as root, so chmod cannot); returns the real one."""
+    real_scandir = os.scandir
+
+    def denied(path="."):
+        if str(path).startswith(str(root)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    return real_scandir
+
 def test_mast_outage_fails_one_instrument_clearly_in_bounded_time_and_the_others_are_recorded(rel_env, fault, words):
     from jwql_dagster.assets.mast import jwst_inventory, mast_inventory
     from jwql_dagster.testing.mast_server import Failures
@@ -196,15 +209,7 @@ def test_sensor_skips_with_a_reason_when_the_archive_root_is_missing_or_unreadab
     finally:
         moved.rename(settings.filesystem)
 
-    real_scandir = os.scandir
-    root = str(settings.filesystem)
-
-    def denied(path="."):
-        if str(path).startswith(root):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", denied)
+    real_scandir = deny_scandir_under(monkeypatch, settings.filesystem)
     (settings.filesystem / "public" / PROGRAM / VISIT / rate_name(2)).write_bytes(b"new")
     os.utime(settings.filesystem / "public" / PROGRAM / VISIT, None)
     with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=resources) as ctx:
@@ -221,15 +226,7 @@ def test_unreadable_archive_root_stores_no_empty_filesystem_snapshot(rel_env, mo
 
     settings, resources, instance = rel_env
     good_rate(settings.filesystem / "public" / PROGRAM / VISIT / rate_name(1))
-    real_scandir = os.scandir
-    root = str(settings.filesystem)
-
-    def denied(path="."):
-        if str(path).startswith(root):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", denied)
+    real_scandir = deny_scandir_under(monkeypatch, settings.filesystem)
     res = dg.materialize([filesystem_snapshot], resources=resources, instance=instance, raise_on_error=False)
     monkeypatch.setattr(os, "scandir", real_scandir)
     # a scan that could read nothing is an outage, not an archive that became empty

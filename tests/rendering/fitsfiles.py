@@ -25,11 +25,11 @@ def primary(instrument: str = "NIRCAM", detector: str = "NRCB1", substrt: tuple[
 
 
 def write(path: Path, sci: np.ndarray | None, dq: np.ndarray | None = None, *, units: str = "DN/s",
-          extra: list[fits.ImageHDU] | None = None, **primary_kw) -> Path:
-    """Write a file with PRIMARY, SCI (unless None), DQ (if given) and any extra HDUs."""
+          extra: list[fits.ImageHDU] | None = None, prim: fits.PrimaryHDU | None = None, **primary_kw) -> Path:
+    """Write a file with PRIMARY (``prim``, or one built from ``primary_kw``), SCI (unless None), DQ (if given) and any extra HDUs."""
     if sci is not None and sci.ndim >= 2:
         primary_kw.setdefault("subsize", (sci.shape[-1], sci.shape[-2]))
-    hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [primary(**primary_kw)]
+    hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [prim if prim is not None else primary(**primary_kw)]
     if sci is not None:
         s = fits.ImageHDU(sci, name="SCI")
         if units:
