@@ -35,17 +35,6 @@ def _mast(url: str) -> MastService:
     return MastService(url=url, timeout_s=1.0, max_retries=2, backoff_s=0.05, backoff_max_s=0.2, total_retry_seconds=4.0)
 
 
-@pytest.mark.parametrize(
-    ("fault", "words"),
-    [
-        ({"http_500": 1000}, ("HTTP 500",)),
-        ({"slow": 1000, "slow_seconds": 3.0}, ("timed out",)),
-        ({"drop": 1000}, ("dropped",)),
-        ({"malformed": 1000}, ("malformed",)),
-    ],
-    ids=["http500", "hang", "drop", "malformed"],
-)
-
 def deny_scandir_under(monkeypatch, root: Path):
     """Make os.scandir raise Permission denied below ``root`` (tests run as root, so chmod cannot); returns the real one."""
     real_scandir = os.scandir
@@ -58,6 +47,17 @@ def deny_scandir_under(monkeypatch, root: Path):
     monkeypatch.setattr(os, "scandir", denied)
     return real_scandir
 
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        ({"http_500": 1000}, ("HTTP 500",)),
+        ({"slow": 1000, "slow_seconds": 3.0}, ("timed out",)),
+        ({"drop": 1000}, ("dropped",)),
+        ({"malformed": 1000}, ("malformed",)),
+    ],
+    ids=["http500", "hang", "drop", "malformed"],
+)
 def test_mast_outage_fails_one_instrument_clearly_in_bounded_time_and_the_others_are_recorded(rel_env, fault, words):
     from jwql_dagster.assets.mast import jwst_inventory, mast_inventory
     from jwql_dagster.testing.mast_server import Failures
