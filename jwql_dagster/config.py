@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -104,17 +105,37 @@ class Settings:
         }
 
 
+# SQLAlchemy (and redis/kombu URLs) accept a raw '/', '?' or '#' in the password, which urlsplit
+# reads as the end of the host part: this is SQLAlchemy's own pattern for the credentials.
+_RAW_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):([^@]*)@")
+
+
+def url_password(url: str) -> str | None:
+    """The password of ``scheme://user:pass@host...``, as the URL's consumer reads it, or None."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password is not None:
+        return password
+    m = _RAW_CREDENTIALS.match(url)
+    return m.group(2) if m and m.group(2) else None
+
+
 def mask_url(url: str) -> str:
     """Replace the password of a URL (``scheme://user:pass@host``) by ``***``."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+        parts = None
+    if parts is not None and parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+    m = _RAW_CREDENTIALS.match(url)
+    if m and m.group(2):
+        return f"{m.group(1)}:{MASK}@{url[m.end():]}"
+    return url
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -10,13 +10,12 @@ JWQL_LOG_ROOT become rows too, so old cron jobs and Dagster assets share one tab
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
-from urllib.parse import urlsplit
 
 import dagster as dg
 import sqlalchemy as sa
 
 from jwql_dagster.assets.common import snapshot_identity
-from jwql_dagster.config import Settings, load_settings
+from jwql_dagster.config import Settings, load_settings, url_password
 from jwql_dagster.core import plots_monitor
 from jwql_dagster.core.legacy_logs import scan_log_tree
 from jwql_dagster.core.monitor_status import (
@@ -109,11 +108,7 @@ def known_secrets(settings: Settings) -> list[str]:
     """Secret values that must never appear in an error summary or alert."""
     out = [settings.mast_api_token or ""]
     for url in (settings.database_url, settings.alert_smtp or "", settings.alert_webhook or ""):
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        out.append(password or "")
+        out.append(url_password(url) or "")
     return [s for s in out if s]
 
 
@@ -221,7 +216,9 @@ def _as_record(m: Monitor) -> RunRecord:
 
 def load_monitor_records(session, since: datetime) -> list[RunRecord]:
     """Monitor rows since ``since``, plus the latest rows of monitors that have gone quiet for longer."""
-    recent = [_as_record(m) for m in session.scalars(sa.select(Monitor).where(Monitor.start_time >= since))]
+    # A run that failed before it started (launch error) has only an end time: place it there, as RunRecord.when does.
+    when = sa.func.coalesce(Monitor.start_time, Monitor.end_time)
+    recent = [_as_record(m) for m in session.scalars(sa.select(Monitor).where(when >= since))]
     seen = {(r.source, r.monitor_name) for r in recent}
     quiet = session.execute(sa.select(Monitor.source, Monitor.monitor_name).distinct()).all()
     for source, name in quiet:
@@ -230,7 +227,7 @@ def load_monitor_records(session, since: datetime) -> list[RunRecord]:
         rows = session.scalars(
             sa.select(Monitor)
             .where(Monitor.source == source, Monitor.monitor_name == name)
-            .order_by(Monitor.start_time.desc().nulls_last())
+            .order_by(when.desc().nulls_last())
             .limit(3)
         )
         recent.extend(_as_record(m) for m in rows)

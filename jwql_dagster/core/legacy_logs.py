@@ -106,7 +106,23 @@ def scan_log_tree(
         if module.name == SELF_MODULE:
             continue
         found: list[tuple[datetime | None, datetime | None, os.DirEntry]] = []
-        for entry in os.scandir(module.path):
+        try:
+            entries = list(os.scandir(module.path))
+        except OSError as exc:
+            # One unreadable folder must not hide every other monitor: it shows as a failure with the reason.
+            records.append(
+                RunRecord(
+                    monitor_name=module.name,
+                    source="legacy",
+                    run_ref=module.path,
+                    status=FAILURE,
+                    start_time=None,
+                    end_time=datetime.now(timezone.utc),
+                    error_summary=summarize_error(f"log folder unreadable: {exc.strerror or exc}"),
+                )
+            )
+            continue
+        for entry in entries:
             if not entry.name.endswith(".log") or not entry.is_file(follow_symlinks=False):
                 continue
             try:
