@@ -261,13 +261,19 @@ def execute_tasks(
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         futures: dict[Future[RenderOutcome], RenderTask] = {pool.submit(fn, t): t for t in tasks}
         not_done = set(futures)
-        while not_done:
-            done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
-            for fut in done:
-                try:
-                    yield fut.result()
-                except BrokenProcessPool:
-                    orphans.append(futures[fut])
+        try:
+            while not_done:
+                done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        orphans.append(futures[fut])
+        except BaseException:
+            # Terminated run (interrupt) or a consumer that stopped early: drop the queued files
+            # instead of rendering all of them before the pool's exit returns.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     for task in orphans:  # isolate: one process per task, so a crash takes only its own file
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as single:
             try:
@@ -621,8 +627,15 @@ def proposal_thumbnail(
 
 
 def _program_area(archive: ArchiveFilesystem, program: str) -> str:
-    """'proprietary' when any of the program's files is still proprietary, else 'public'."""
-    return "proprietary" if (Path(archive.filesystem) / "proprietary" / program).is_dir() else "public"
+    """'public' only when the program is seen in public/ and not in proprietary/; anything else
+    (some files still proprietary, or an unmounted or unreadable archive) counts as 'proprietary'."""
+    root = Path(archive.filesystem)
+    try:
+        public = (root / "public" / program).is_dir()
+        proprietary = (root / "proprietary" / program).is_dir()
+    except OSError:
+        return "proprietary"
+    return "public" if public and not proprietary else "proprietary"
 
 
 @dg.asset(

@@ -294,6 +294,9 @@ def render_array(
     lut = colormap_lut(cmap)
     result = RenderResult(root_name=root_name, shape=(0, 0), nints=count, units=units)
 
+    # Integration 0's files (preview and thumbnail) are written last: the planner takes their
+    # presence as "this file is done", so a render that dies part-way must not leave them behind.
+    deferred: list[tuple[Path, bytes]] = []
     for i in select_integrations(count):
         frame = np.asarray(get_frame(i))
         if frame.ndim != 2:
@@ -319,7 +322,11 @@ def render_array(
         rgb = lut[stretch(small[::-1], lo, hi, scale)]  # row 0 at the bottom
         labels, values = colorbar_labels(lo, hi, scale)
         preview = compose_preview(layout, rgb, title, labels, values)
-        out = atomic_write_bytes(preview_dir / f"{root_name}_integ{i}.jpg", _jpeg(preview))
+        out = preview_dir / f"{root_name}_integ{i}.jpg"
+        if i == 0:
+            deferred.append((out, _jpeg(preview)))
+        else:
+            atomic_write_bytes(out, _jpeg(preview))
         result.previews.append(out)
         result.integrations.append(i)
         result.limits.append((lo, hi))
@@ -332,9 +339,12 @@ def render_array(
             source = small if (w >= tw and h >= th) else frame
             tsmall = _resize(source, tw, th)
             trgb = lut[stretch(tsmall[::-1], lo, hi, scale)]
-            tout = atomic_write_bytes(thumb_dir / f"{root_name}_integ{i}.thumb", _jpeg(trgb))
+            tout = thumb_dir / f"{root_name}_integ{i}.thumb"
+            deferred.append((tout, _jpeg(trgb)))
             result.thumbnails.append(tout)
             result.thumbnail_size = (tw, th)
+    for target, data in deferred:
+        atomic_write_bytes(target, data)
     result.seconds = time.perf_counter() - started
     return result
 
