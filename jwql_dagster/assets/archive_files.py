@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from jwql_dagster.db.models import File, FileFailure
 from jwql_dagster.partitions import program_instrument_partitions, split_program_instrument
-from jwql_dagster.resources.archive import ArchiveFile, ArchiveFilesystem
+from jwql_dagster.resources.archive import AREAS, ArchiveFile, ArchiveFilesystem
 from jwql_dagster.resources.database import JwqlDatabase
 
 PRODUCT = "archive_files"
@@ -179,6 +179,11 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
 
     names = {f.name for f in found}
     gone = sorted(n for n, r in existing.items() if n not in names and r.deleted_at is None)
+    # As in the sensor: a whole area folder gone (public/ or proprietary/ unmounted) is an outage, not a mass deletion.
+    missing_areas = sorted({existing[n].area for n in gone} - {a for a in AREAS if (Path(archive.filesystem) / a).is_dir()})
+    if missing_areas:
+        raise dg.Failure(f"archive area(s) {', '.join(missing_areas)} missing under {archive.filesystem} (not mounted?); "
+                         f"{len(gone)} recorded file(s) would be marked deleted, so nothing was changed")
     failed_names = {f["filename"] for f in failures}
     with db.session() as s:
         db.upsert(s, File, rows, ("filename",))

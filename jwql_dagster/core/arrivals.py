@@ -40,6 +40,8 @@ INFLIGHT_TTL_SECONDS = 86400.0
 # Directory states in the cursor besides a real mtime.
 CHANGED = 0  # list on the next tick, compare with the known files
 INITIAL = -1  # list on the next tick, as in the first tick (materialized partitions are skipped)
+# Cursor key: the partitions materialized at the first tick, skipped by the whole first pass.
+INITIAL_SKIP_KEY = "initial_skip"
 
 
 class ArchiveRootMissing(FileNotFoundError):
@@ -239,9 +241,30 @@ class _Scan:
         return os.path.join(self.root, *rel.split("/"))
 
     def materialized(self) -> set[tuple[str, str]]:
+        """The partitions the first pass skips: those materialized at the first tick, kept in the cursor
+        until the pass is over, so a run the pass itself requested cannot hide the rest of its partition."""
         if self._materialized is None:
-            self._materialized = set(self.materialized_fn()) if self.materialized_fn else set()
+            frozen = None if self.first else self.state.get(INITIAL_SKIP_KEY)
+            if frozen is not None:
+                self._materialized = {(p, i) for p, i in frozen}
+            else:
+                self._materialized = set(self.materialized_fn()) if self.materialized_fn else set()
         return self._materialized
+
+    def keep_initial_skip(self) -> None:
+        """Store the first pass's skip set while folders still wait for their first listing; drop it after."""
+        if not self.first and INITIAL_SKIP_KEY not in self.state:
+            return  # the first pass ended earlier: no folder can be INITIAL again
+        waiting = any(
+            value == INITIAL
+            for area in self.state["tree"].values()
+            for program in area[1].values()
+            for value in program[1].values()
+        )
+        if waiting:
+            self.state[INITIAL_SKIP_KEY] = sorted([p, i] for p, i in self.materialized())
+        else:
+            self.state.pop(INITIAL_SKIP_KEY, None)
 
     def record_mtime(self, mtime_ns: int, mode: int = CHANGED) -> int:
         """The value to store for a directory just listed: its mtime, unless it is too fresh to trust."""
@@ -305,6 +328,7 @@ class _Scan:
         self.refresh_inflight()
         self.take_pending()
         self.process_changed(changed)
+        self.keep_initial_skip()
         self.state["pending"] = sorted(set(self.pending_out))
         self.result.cursor = encode_cursor(self.state)
         return self.result
@@ -499,7 +523,9 @@ class _Scan:
 
         rows_by_dir: dict[str, dict[str, KnownFile]] = {}
         rows_by_name: dict[str, KnownFile] = {}
-        need_known = any(self.slot_value(rel) != INITIAL for rel, _ in order)
+        # After the first tick, folders still in the first pass (fresh, or left by the cap) are compared
+        # with the rows too: the runs of earlier ticks may have recorded their files meanwhile.
+        need_known = not self.first or any(self.slot_value(rel) != INITIAL for rel, _ in order)
         if need_known and self.known is not None:
             for row in self.known(self.with_counterparts(rel for rel, _ in order), []):
                 rows_by_name[row.name] = row
@@ -571,6 +597,9 @@ class _Scan:
                 fl = inflight.get(name)
                 if fl is not None and fl[0] == rel and fl[1] == e.size and fl[2] == e.mtime_ns:
                     continue
+                row = rows_by_dir.get(rel, {}).get(name)
+                if row is not None and (row.size, row.mtime_ns) == (e.size, e.mtime_ns):
+                    continue  # requested by an earlier tick of this pass, and recorded since
                 if (program, instrument) in materialized:
                     continue
                 self.offer(e, instrument, None)

@@ -35,6 +35,7 @@ JOB_NAME = "preview_partition_job"
 ARCHIVE_FILES = dg.AssetKey("archive_files")
 MAX_PROBLEMS_LOGGED = 20
 _QUERY_CHUNK = 500
+_TAILS_PER_CONDITION = 200
 
 # The clock of the sensor; tests replace it to make files settle without waiting.
 clock: Callable[[], float] = time.time
@@ -71,7 +72,11 @@ def database_lookup(db: JwqlDatabase, root: str) -> KnownLookup:
             by_program: dict[str, list[str]] = {}
             for tail in tails:
                 by_program.setdefault(tail.split("/")[0], []).append(tail)
-            items = sorted(by_program.items())
+            # SQLite parses an OR chain as a tree at most 1000 deep (SQLITE_MAX_EXPR_DEPTH): keep
+            # both the programs of a query and the folders of a program well under it.
+            items = [(program, program_tails[i : i + _TAILS_PER_CONDITION])
+                     for program, program_tails in sorted(by_program.items())
+                     for i in range(0, len(program_tails), _TAILS_PER_CONDITION)]
             for start in range(0, len(items), 50):
                 conds = []
                 for program, program_tails in items[start : start + 50]:
