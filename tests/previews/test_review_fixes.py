@@ -71,53 +71,47 @@ def test_closing_the_pool_early_does_not_render_every_queued_file(tmp_path: Path
     assert elapsed < 3.0
 
 
-def test_proposal_thumbnail_not_inlined_when_the_archive_is_not_visible(jwql_env, sqlite_db) -> None:
-    """JWQL_INLINE_PREVIEWS=public must fail closed: an unmounted archive does not make a program public."""
-    from jwql_dagster.assets.previews import proposal_thumbnail
+def _proposal_resources(jwql_env, sqlite_db, area: str, program: str) -> dict:
+    """Resources for one rendered rate file of ``program`` in archive ``area``, inline policy 'public'."""
     from jwql_dagster.core.preview import render_file
     from jwql_dagster.resources import build_resources
     from jwql_dagster.resources.options import JwqlOptions
 
-    program = "jw03000"
-    fits_path = write_fits(jwql_env.filesystem / "proprietary" / program / f"{program}001001"
+    fits_path = write_fits(jwql_env.filesystem / area / program / f"{program}001001"
                            / f"{program}001001_02102_00001_nrca1_rate.fits", "nrca1", "rate")
     render_file(fits_path, jwql_env.preview_root / program, jwql_env.thumbnail_root / program)
     resources = build_resources(jwql_env)
     resources["db"] = sqlite_db
     resources["options"] = JwqlOptions(preview_workers=1, inline_previews="public")
+    return resources
 
-    def meta(res):
-        with dg.instance_for_test() as instance:
-            instance.add_dynamic_partitions("program", [program])
-            result = dg.materialize([proposal_thumbnail], partition_key=program, resources=res, instance=instance)
-            assert result.success
-            return result.asset_materializations_for_node("proposal_thumbnail")[0].metadata
 
-    assert "thumbnail" not in meta(resources)  # mounted: proprietary, not shown
+def _proposal_metadata(resources: dict, program: str):
+    from jwql_dagster.assets.previews import proposal_thumbnail
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("program", [program])
+        result = dg.materialize([proposal_thumbnail], partition_key=program, resources=resources, instance=instance)
+        assert result.success
+        return result.asset_materializations_for_node("proposal_thumbnail")[0].metadata
+
+
+def test_proposal_thumbnail_not_inlined_when_the_archive_is_not_visible(jwql_env, sqlite_db) -> None:
+    """JWQL_INLINE_PREVIEWS=public must fail closed: an unmounted archive does not make a program public."""
     from jwql_dagster.resources.archive import ArchiveFilesystem
 
+    program = "jw03000"
+    resources = _proposal_resources(jwql_env, sqlite_db, "proprietary", program)
+    assert "thumbnail" not in _proposal_metadata(resources, program)  # mounted: proprietary, not shown
     fields = {k: getattr(resources["archive"], k) for k in ArchiveFilesystem.model_fields}
     unmounted = dict(resources, archive=ArchiveFilesystem(
         **{**fields, "filesystem": str(jwql_env.filesystem.parent / "not-mounted")}))
-    m = meta(unmounted)
+    m = _proposal_metadata(unmounted, program)
     assert m["made"].value is True
     assert "thumbnail" not in m  # archive not visible: the program's area is unknown, so no inline image
 
 
 def test_proposal_thumbnail_of_a_public_program_is_inlined(jwql_env, sqlite_db) -> None:
-    from jwql_dagster.assets.previews import proposal_thumbnail
-    from jwql_dagster.core.preview import render_file
-    from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
-
     program = "jw03001"
-    fits_path = write_fits(jwql_env.filesystem / "public" / program / f"{program}001001"
-                           / f"{program}001001_02102_00001_nrca1_rate.fits", "nrca1", "rate")
-    render_file(fits_path, jwql_env.preview_root / program, jwql_env.thumbnail_root / program)
-    resources = build_resources(jwql_env)
-    resources["db"] = sqlite_db
-    resources["options"] = JwqlOptions(preview_workers=1, inline_previews="public")
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("program", [program])
-        result = dg.materialize([proposal_thumbnail], partition_key=program, resources=resources, instance=instance)
-    assert "thumbnail" in result.asset_materializations_for_node("proposal_thumbnail")[0].metadata
+    resources = _proposal_resources(jwql_env, sqlite_db, "public", program)
+    assert "thumbnail" in _proposal_metadata(resources, program)
