@@ -240,8 +240,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             return config[var], "config"
         return default(), "default"
 
-    def where(var: str, source: str) -> str:
+    def where(source: str) -> str:
         return f"config file {config_path}" if source == "config" else ("environment" if source == "env" else "default")
+
+    def typed(field: str, var: str, default: str, convert: Callable[..., Any], *bounds: Any) -> Any:
+        """A setting checked and converted by ``convert``; errors name the variable and where it came from."""
+        text, sources[field] = get(var, lambda: default)
+        return convert(var, str(text), where(sources[field]), *bounds)
 
     home_text, src = get("JWQL_HOME", lambda: str(Path("~/.jwql-dagster")))
     home = Path(str(home_text)).expanduser().resolve()
@@ -265,35 +270,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     mast_api_url, sources["mast_api_url"] = get("MAST_API_URL", lambda: "https://mast.stsci.edu")
     mast_api_url = str(mast_api_url).rstrip("/")
     if not mast_api_url.startswith(("http://", "https://")):
-        raise ConfigError(f"MAST_API_URL={mast_api_url!r} (from {where('MAST_API_URL', sources['mast_api_url'])}) must start with http:// or https://")
+        raise ConfigError(f"MAST_API_URL={mast_api_url!r} (from {where(sources['mast_api_url'])}) must start with http:// or https://")
     token, sources["mast_api_token"] = get("MAST_API_TOKEN", lambda: None)
 
-    workers_text, src = get("JWQL_PREVIEW_WORKERS", lambda: str(os.cpu_count() or 1))
-    sources["preview_workers"] = src
-    preview_workers = _as_int("JWQL_PREVIEW_WORKERS", str(workers_text), where("", src), minimum=1)
-
-    executor_text, src = get("JWQL_EXECUTOR", lambda: "multiprocess")
-    sources["executor"] = src
-    executor = _as_choice("JWQL_EXECUTOR", str(executor_text), where("", src), EXECUTOR_CHOICES)
-
+    preview_workers = typed("preview_workers", "JWQL_PREVIEW_WORKERS", str(os.cpu_count() or 1), _as_int, 1)
+    executor = typed("executor", "JWQL_EXECUTOR", "multiprocess", _as_choice, EXECUTOR_CHOICES)
     celery_broker, sources["celery_broker"] = get("JWQL_CELERY_BROKER", lambda: "redis://127.0.0.1:6379/0")
     celery_backend, sources["celery_backend"] = get("JWQL_CELERY_BACKEND", lambda: "redis://127.0.0.1:6379/1")
-
-    settle_text, src = get("JWQL_SENSOR_SETTLE_SECONDS", lambda: "10")
-    sources["sensor_settle_seconds"] = src
-    settle = _as_float("JWQL_SENSOR_SETTLE_SECONDS", str(settle_text), where("", src), 0.0)
-    max_files_text, src = get("JWQL_SENSOR_MAX_FILES_PER_TICK", lambda: "5000")
-    sources["sensor_max_files_per_tick"] = src
-    max_files = _as_int("JWQL_SENSOR_MAX_FILES_PER_TICK", str(max_files_text), where("", src), minimum=1)
-    interval_text, src = get("JWQL_SENSOR_INTERVAL_SECONDS", lambda: "15")
-    sources["sensor_interval_seconds"] = src
-    interval = _as_int("JWQL_SENSOR_INTERVAL_SECONDS", str(interval_text), where("", src), minimum=1)
-    rate_text, src = get("JWQL_MAX_FAILURE_RATE", lambda: "0.1")
-    sources["max_failure_rate"] = src
-    max_failure_rate = _as_float("JWQL_MAX_FAILURE_RATE", str(rate_text), where("", src), 0.0, 1.0)
-    inline_text, src = get("JWQL_INLINE_PREVIEWS", lambda: "public")
-    sources["inline_previews"] = src
-    inline = _as_choice("JWQL_INLINE_PREVIEWS", str(inline_text), where("", src), INLINE_PREVIEW_CHOICES)
+    settle = typed("sensor_settle_seconds", "JWQL_SENSOR_SETTLE_SECONDS", "10", _as_float, 0.0)
+    max_files = typed("sensor_max_files_per_tick", "JWQL_SENSOR_MAX_FILES_PER_TICK", "5000", _as_int, 1)
+    interval = typed("sensor_interval_seconds", "JWQL_SENSOR_INTERVAL_SECONDS", "15", _as_int, 1)
+    max_failure_rate = typed("max_failure_rate", "JWQL_MAX_FAILURE_RATE", "0.1", _as_float, 0.0, 1.0)
+    inline = typed("inline_previews", "JWQL_INLINE_PREVIEWS", "public", _as_choice, INLINE_PREVIEW_CHOICES)
 
     alert_smtp, sources["alert_smtp"] = get("JWQL_ALERT_SMTP", lambda: None)
     alert_from, sources["alert_from"] = get("JWQL_ALERT_FROM", lambda: None)
