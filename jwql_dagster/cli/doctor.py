@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 from pathlib import Path
 from typing import Callable
 
 from jwql_dagster.config import Settings, load_settings
-
-# Checks provided by the subsystems: "module:function" taking Settings, returning (ok, message).
-# A check whose module is not installed yet is reported as skipped, never as passed.
-SUBSYSTEM_CHECKS: tuple[tuple[str, str], ...] = (
-    ("database", "jwql_dagster.db.health:check_database"),
-    ("MAST", "jwql_dagster.resources.mast:check_mast"),
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,20 +62,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {key:<{width}}  {value}  [{settings.sources.get(key, '-')}]")
     print("checks")
     results = check_roots(settings)
-    for label, target in SUBSYSTEM_CHECKS:
-        if label == "MAST" and args.no_network:
-            results.append((True, "MAST check skipped (--no-network)"))
-            continue
-        module_name, func_name = target.split(":")
+    from jwql_dagster.db.health import check_database  # imported here: --help stays instant
+    from jwql_dagster.resources.mast import check_mast
+
+    checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [("database", check_database)]
+    if not args.no_network:
+        checks.append(("MAST", check_mast))
+    for label, check in checks:
         try:
-            func: Callable[[Settings], tuple[bool, str]] = getattr(importlib.import_module(module_name), func_name)
-        except (ImportError, AttributeError):
-            results.append((True, f"{label} check not available in this version (skipped)"))
-            continue
-        try:
-            results.append(func(settings))
+            results.append(check(settings))
         except Exception as exc:  # a check must report, never crash the doctor
             results.append((False, f"{label} check failed: {type(exc).__name__}: {exc}"))
+    if args.no_network:
+        results.append((True, "MAST check skipped (--no-network)"))
     failed = 0
     for ok, message in results:
         failed += not ok
