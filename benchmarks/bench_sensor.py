@@ -157,31 +157,30 @@ def main(argv: list[str] | None = None) -> int:
         t_none, none = timed(lambda: tick(cursor), args.repeat)
         assert not none.changes and none.dirs_listed == 0
 
+        def arrive(dirs: list[Path], first_exposure: int):
+            """Write one new empty file in each of ``dirs``, time the tick that sees them, record them."""
+            paths = []
+            for i, d in enumerate(dirs):
+                p = d / file_name(d, first_exposure + i * 5)
+                open(p, "wb").close()
+                paths.append(p)
+            t, result = timed(lambda: tick(cursor))
+            assert result.files == len(paths), result.summary()
+            record(db, root, paths)
+            return t, result
+
         rng = random.Random(1)
-        ten = []
-        for i, d in enumerate(rng.sample(vdirs, 10)):
-            p = d / file_name(d, 10_000 + i * 5)
-            open(p, "wb").close()
-            ten.append(p)
-        t_ten, r10 = timed(lambda: tick(cursor))
-        assert r10.files == 10, r10.summary()
+        t_ten, r10 = arrive(rng.sample(vdirs, 10), 10_000)
         cursor = r10.cursor
-        record(db, root, ten)
 
         programs = sorted({d.parent for d in vdirs})
         chosen = rng.sample(programs, min(50, len(programs)))
-        thousand = []
+        spread = []
         for j in range(1000):
-            prog = chosen[j % len(chosen)]
-            visits = sorted(prog.iterdir())
-            d = visits[j % len(visits)]
-            p = d / file_name(d, 20_000 + j * 5)
-            open(p, "wb").close()
-            thousand.append(p)
-        t_thousand, r1000 = timed(lambda: tick(cursor))
-        assert r1000.files == 1000, r1000.summary()
+            visits = sorted(chosen[j % len(chosen)].iterdir())
+            spread.append(visits[j % len(visits)])
+        t_thousand, r1000 = arrive(spread, 20_000)
         cursor = r1000.cursor
-        record(db, root, thousand)
         t_after, after = timed(lambda: tick(cursor), args.repeat)
         assert not after.changes
 
