@@ -142,11 +142,8 @@ def _failure_message(result: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from jwql_dagster.config import ensure_dagster_home, load_settings
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks of each run are not news
     settings = load_settings()
     ensure_dagster_home(settings)
     with contextlib.ExitStack() as stack:
@@ -161,9 +158,9 @@ def _materialize(args: argparse.Namespace) -> int:
 
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-    from jwql_dagster.definitions import build_definitions
+    # First imported here, after the fake MAST server set MAST_API_URL; the runs below load this same object.
+    from jwql_dagster.definitions import defs
 
-    defs = build_definitions()  # built now, so settings changed above (fake MAST URL) are used
     asset_graph = defs.resolve_asset_graph()
     # Runs are reconstructed from the code location, as the daemon runs them, so assets that read
     # context.repository_def (monitor_status) see every group; they execute in this process.
