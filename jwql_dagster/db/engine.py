@@ -8,6 +8,8 @@ then fail to upgrade to a write lock, which no timeout can resolve.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -52,6 +54,30 @@ def error_detail(exc: BaseException, url: str) -> str:
     return text[:500]
 
 
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    """Switch the file to WAL, waiting for other processes like any other write would.
+
+    Changing the journal mode needs an exclusive lock and SQLite does not call the busy
+    handler for it: while another process holds a write lock (two runs migrating a fresh
+    database, say) the PRAGMA fails at once with "database is locked". WAL is a property of
+    the file, so this only matters until the first connection has switched it; a file
+    already in WAL is left alone.
+    """
+    if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
 def create_jwql_engine(url: str) -> sa.Engine:
     """An engine for ``url``; for SQLite files the parent folder is created."""
     try:
@@ -79,7 +105,7 @@ def create_jwql_engine(url: str) -> sa.Engine:
         try:
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             if path is not None:
-                cur.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(cur)
                 cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:
