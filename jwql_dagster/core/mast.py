@@ -48,7 +48,7 @@ class UnknownInstrumentError(MastError, ValueError):
 
 
 class MastUnavailableError(MastError):
-    """MAST could not be reached or kept failing (5xx, timeouts, dropped connections) within the retry budget."""
+    """MAST could not be reached or kept failing (5xx, timeouts, dropped or cut-off answers) within the retry budget."""
 
 
 class MastResponseError(MastError):
@@ -300,8 +300,12 @@ class RequestCounter:
             return out
 
 
+# The connection died while the body was arriving (requests reads it after the adapter returns).
+BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+
+
 class RetryingAdapter(HTTPAdapter):
-    """A requests adapter that retries 5xx, connection errors and timeouts with backoff, and counts attempts.
+    """A requests adapter that retries 5xx, connection errors, timeouts and cut-off answers with backoff, and counts attempts.
 
     Retrying per HTTP request (not per astroquery call) keeps paged queries from restarting at page 1.
     After the last attempt a 5xx response is returned as is (astroquery raises on it) and
@@ -325,8 +329,10 @@ class RetryingAdapter(HTTPAdapter):
             response: requests.Response | None = None
             try:
                 response = super().send(request, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                error = exc
+                if not kwargs.get("stream"):
+                    response.content  # read the body here, so an answer cut off mid-way is retried too
+            except (requests.ConnectionError, requests.Timeout, *BODY_ERRORS) as exc:
+                error, response = exc, None
             if response is not None and not self.policy.retryable_status(response.status_code):
                 return response
             if attempt > self.policy.max_retries:
@@ -420,9 +426,14 @@ class MastClient:
                     f" (retry budget {self.policy.max_retries} retries / {self.policy.total_s:g} s)"
                 )
             return MastResponseError(f"MAST at {self.url} refused {what}: HTTP {code}")
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout, *BODY_ERRORS)):
             attempts = getattr(exc, "jwql_attempts", 1)
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "dropped or refused the connection"
+            if isinstance(exc, requests.Timeout):
+                kind = "timed out"
+            elif isinstance(exc, BODY_ERRORS):
+                kind = "cut off its answer"
+            else:
+                kind = "dropped or refused the connection"
             return MastUnavailableError(
                 f"MAST at {self.url} {kind} for {what} after {attempts} attempt(s)"
                 f" (timeout {self.policy.timeout_s:g} s, retry budget {self.policy.total_s:g} s): {type(exc).__name__}"

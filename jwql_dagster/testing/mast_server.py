@@ -4,7 +4,7 @@ It answers what astroquery's ``MastClass`` sends: ``POST /portal/Mashup/Mashup.a
 ``POST /api/v0/invoke`` (form field ``request`` = JSON with service, params, pagesize, page) and
 ``GET /whoami`` (token login through the ``mast_token`` cookie). Filters, ``COUNT_BIG(*)``,
 column selection, ``removenullcolumns`` and paging behave like MAST's, over a catalogue
-of rows per service. Failures can be injected (HTTP 500, slow answers, dropped connections,
+of rows per service. Failures can be injected (HTTP 500, slow answers, dropped connections, answers cut off mid-body,
 malformed JSON, EXECUTING before COMPLETE) so clients can be tested against them.
 """
 
@@ -372,17 +372,18 @@ class Failures:
     slow: int = 0
     slow_seconds: float = 2.0
     drop: int = 0
+    truncated: int = 0
     malformed: int = 0
     executing: int = 0
     kinds: tuple[str, ...] = ("invoke",)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, kind: str) -> str | None:
-        """The fault to apply to this request, if any (500 first, then drop, slow, malformed, executing)."""
+        """The fault to apply to this request, if any (500 first, then drop, truncated, slow, malformed, executing)."""
         if kind not in self.kinds:
             return None
         with self._lock:
-            for name in ("http_500", "drop", "slow", "malformed", "executing"):
+            for name in ("http_500", "drop", "truncated", "slow", "malformed", "executing"):
                 if getattr(self, name) > 0:
                     setattr(self, name, getattr(self, name) - 1)
                     return name
@@ -416,6 +417,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "http_500":
             self._send_json({"status": "ERROR", "msg": "injected server error"}, status=500)
         elif fault == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+        elif fault == "truncated":  # the connection dies mid-answer: headers promise more than arrives
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"status": "COMPLETE", "data": [')
+            self.wfile.flush()
             self.close_connection = True
             try:
                 self.connection.shutdown(2)

@@ -92,6 +92,20 @@ def test_retries_timeouts_and_dropped_connections(client, server, catalog):
     assert server.faults == {"slow": 1, "drop": 1}
 
 
+def test_answer_cut_off_mid_body_is_retried(client, server, catalog):
+    server.failures = Failures(truncated=2)
+    assert client.count("miri") == catalog_truth(catalog)[("miri", "jwst", "all")]
+    assert server.faults == {"truncated": 2}
+    assert client.requests_made()["retries"] == 2
+
+
+def test_answers_always_cut_off_fail_clearly(server):
+    server.failures = Failures(truncated=100)
+    client = MastClient(server.url, policy=RetryPolicy(max_retries=2, backoff_s=0.01, total_s=5.0, timeout_s=2.0))
+    with pytest.raises(MastUnavailableError, match="cut off its answer .* after 3 attempt"):
+        client.count("nircam")
+
+
 def test_answer_that_never_arrives_fails_clearly(server):
     server.failures = Failures(slow=100, slow_seconds=0.8)
     client = MastClient(server.url, policy=RetryPolicy(max_retries=2, backoff_s=0.01, total_s=2.0, timeout_s=0.3))
