@@ -1,15 +1,36 @@
-"""Helpers shared by asset modules: snapshot identity and small inline images for the UI."""
+"""Helpers shared by asset modules: snapshot identity, small inline images and safe markdown for the UI."""
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 
 ROOT_RUN_TAG = "dagster/root_run_id"
+
+
+def md_code(text: str) -> str:
+    """``text`` as an inline code span that survives backticks and newlines in it.
+
+    File names come from the archive and may hold anything a file system allows; a stray
+    backtick would otherwise break a listing in the asset's metadata. The fence is one
+    backtick longer than the longest run of backticks inside. In a table, pass the result
+    through ``md_cell`` as well.
+    """
+    text = " ".join(str(text).splitlines())
+    runs = [len(run) for run in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_cell(text: str) -> str:
+    """Plain text fit for one markdown table cell: pipes escaped, newlines folded."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|")
 
 
 def snapshot_identity(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> tuple[str, datetime]:

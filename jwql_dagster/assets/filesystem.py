@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.assets.common import inline_image_md, snapshot_identity
+from jwql_dagster.assets.common import inline_image_md, md_code, snapshot_identity
 from jwql_dagster.core import fsstats
 from jwql_dagster.core.plots_filesystem import DASHBOARD_NAME, FilesystemHistory, byte_unit, write_outputs
 from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
@@ -53,7 +53,7 @@ def _central_table(central: fsstats.CentralStorage) -> str:
 def _listing(items: list[str], total: int) -> str:
     if not total:
         return "none"
-    shown = "\n".join(f"- `{i}`" for i in items[:LISTED_IN_METADATA])
+    shown = "\n".join(f"- {md_code(i)}" for i in items[:LISTED_IN_METADATA])
     more = total - min(len(items), LISTED_IN_METADATA)
     return shown + (f"\n- ... and {more:,} more" if more else "")
 
@@ -190,7 +190,7 @@ def filesystem_plots(context: dg.AssetExecutionContext, archive: ArchiveFilesyst
         "snapshots": dg.MetadataValue.int(len(history.general)),
         "first_snapshot": dg.MetadataValue.text(dates[0].isoformat() if dates else "none"),
         "latest_snapshot": dg.MetadataValue.text(dates[-1].isoformat() if dates else "none"),
-        "pngs": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in paths.values())),
+        "pngs": dg.MetadataValue.md("\n".join(f"- {md_code(p)}" for p in paths.values())),
         "preview": inline_image_md(paths[INLINE_PLOT], alt=INLINE_PLOT, max_px=480, fmt="PNG"),
     })
 

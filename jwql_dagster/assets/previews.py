@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.assets.common import inline_image_md
+from jwql_dagster.assets.common import inline_image_md, md_cell, md_code
 from jwql_dagster.assets.preview_worker import RenderOutcome, RenderTask, run_task
 from jwql_dagster.core.atomic import atomic_copy
 from jwql_dagster.core.filenames import IGNORED_SUFFIXES
@@ -355,8 +355,8 @@ def _inline_allowed(policy: str, areas: Iterable[str]) -> bool:
 def _failure_table(failed: Sequence[tuple[RenderOutcome, list[SourceFile]]]) -> str:
     lines = ["| file | error | reason |", "|---|---|---|"]
     for outcome, _ in failed[:20]:
-        reason = (outcome.reason or "").replace("|", "\\|").replace("\n", " ")[:200]
-        lines.append(f"| {outcome.name} | {outcome.error_type} | {reason} |")
+        reason = md_cell(outcome.reason or "")[:200]
+        lines.append(f"| {md_cell(md_code(outcome.name))} | {md_cell(outcome.error_type)} | {reason} |")
     if len(failed) > 20:
         lines.append(f"| ... {len(failed) - 20} more | | |")
     return "\n".join(lines)

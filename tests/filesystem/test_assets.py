@@ -143,3 +143,27 @@ def test_definitions_wire_the_group_and_the_daily_schedule(jwql_env) -> None:
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"filesystem_snapshot", "filesystem_plots"}
     assert filesystem_snapshot.group_names_by_key[dg.AssetKey("filesystem_snapshot")] == "filesystem"
     assert filesystem_snapshot.op.pool == "db"
+
+
+def _code_span_text(item: str) -> str:
+    """The text of a markdown list item made of one inline code span (CommonMark's rules)."""
+    assert item.startswith("- ")
+    span = item[2:]
+    fence = span[: len(span) - len(span.lstrip("`"))]
+    assert fence and span.endswith(fence) and len(span) > 2 * len(fence), item
+    text = span[len(fence):-len(fence)]
+    assert fence not in text.replace("`" * (len(fence) + 1), ""), item  # the fence cannot close early
+    if text.startswith(" ") and text.endswith(" ") and text.strip():
+        text = text[1:-1]
+    return text
+
+
+def test_odd_unrecognised_names_are_listed_intact_in_the_metadata(fs_home, sqlite_db) -> None:
+    odd = ["jw01068_a`b.fits", "jw01068_``x``.fits", "`lead.fits", "jw01068_p|q.fits"]
+    for name in odd:
+        make_file(fs_home.filesystem / "public" / "jw01068" / name, 10)
+    with dg.instance_for_test() as inst:
+        res = _run(fs_home, sqlite_db, inst)
+    listing = res.asset_materializations_for_node("filesystem_snapshot")[0].metadata["unrecognized_names"].value
+    listed = {_code_span_text(line).rsplit("/", 1)[-1] for line in listing.splitlines() if not line.startswith("- ...")}
+    assert set(odd) <= listed, listing
