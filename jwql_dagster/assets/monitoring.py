@@ -1,8 +1,9 @@
 """Asset group 'monitoring': jwql's cron-job monitor built on Dagster's run history and legacy logs.
 
 A Dagster monitor is an asset group: every finished run becomes one ``monitor`` row per
-group it touched (found through the code location's asset graph at run time, so groups
-added later are covered without editing this module). Legacy jwql cron logs under
+group whose assets it materialized or planned to (found through the code location's asset
+graph at run time, so groups added later are covered without editing this module); asset
+checks never make a run count for a group. Legacy jwql cron logs under
 JWQL_LOG_ROOT become rows too, so old cron jobs and Dagster assets share one table.
 """
 
@@ -78,22 +79,48 @@ class GroupIndex:
         return cls(group_of, {job.name: frozenset(group_of.values())})
 
     def groups_for_run(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
-        """The groups a run touched (planned or materialized assets), else its job's groups, else the job name.
+        """The groups whose assets the run materialized or planned to, else its job's groups, else the job name.
 
-        Runs of other code locations (no asset or job known here) give [] and are left out.
+        Asset checks never attribute a run to a group: a run that only executed checks ("Execute
+        checks" in the UI) is not a run of the checked assets' group, and a run that materializes
+        group A and checks an asset of group B is a run of A only. A run that planned assets but
+        failed before materializing any (even before it started) still counts for their groups.
+        Runs of other code locations (no asset or job known here) and check-only runs give [].
         """
-        keys = set(run.asset_selection or ())
-        for event in instance.all_logs(run.run_id, of_type=_PLANNED):
-            if event.dagster_event is not None and event.dagster_event.asset_key is not None:
-                keys.add(event.dagster_event.asset_key)
-        keys.update(check.asset_key for check in (run.asset_check_selection or ()))
-        groups = {self.group_of[k] for k in keys if k in self.group_of}
+        groups = {self.group_of[k] for k in materialization_keys(instance, run) if k in self.group_of}
         if groups:
             return sorted(groups)
         # Dagster's hidden implicit job ("__ASSET_JOB") spans every group: it says nothing about this run.
-        if run.job_name in self.job_groups and not run.job_name.startswith("__"):
-            return sorted(self.job_groups[run.job_name]) or [run.job_name]
-        return []
+        if run.job_name not in self.job_groups or run.job_name.startswith("__"):
+            return []
+        job_groups = self.job_groups[run.job_name]
+        if not job_groups:  # a job without assets (ops, or checks only) is a monitor of its own
+            return [run.job_name]
+        # A subset of an asset job that planned no asset ran checks only; a whole-job run without
+        # planned events (older history) is a run of all the job's groups.
+        if run.asset_selection or run.asset_check_selection is not None:
+            return []
+        return sorted(job_groups)
+
+
+def materialization_keys(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[dg.AssetKey]:
+    """Assets a run selected for materialization, planned (logged when the run is created) or materialized."""
+    keys = set(run.asset_selection or ())
+    for event in instance.all_logs(run.run_id, of_type=_PLANNED):
+        if event.dagster_event is not None and event.dagster_event.asset_key is not None:
+            keys.add(event.dagster_event.asset_key)
+    return keys
+
+
+def is_check_only_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """True for a run that executed asset checks and was never meant to materialize an asset.
+
+    Such a run is no monitor's run (see GroupIndex.groups_for_run). A job made only of checks,
+    run whole, is not check-only here: it is its own monitor, under its job name.
+    """
+    if materialization_keys(instance, run):
+        return False
+    return bool(run.asset_check_selection) or (run.asset_selection is not None and run.job_name.startswith("__"))
 
 
 def repository_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> dg.RepositoryDefinition | None:

@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from jwql_dagster.assets.monitoring import GroupIndex, _ts, known_secrets, record_runs, records_for_run, run_error_summary
+from jwql_dagster.assets.monitoring import (
+    GroupIndex, _ts, is_check_only_run, known_secrets, record_runs, records_for_run, run_error_summary,
+)
 from jwql_dagster.config import Settings, load_settings
 from jwql_dagster.core.alerts import FailureAlert, run_ui_url, send_alert
 from jwql_dagster.core.monitor_status import FAILURE, RunRecord
@@ -36,20 +38,26 @@ def run_failures(context: dg.RunFailureSensorContext, db: JwqlDatabase) -> None:
     index = GroupIndex.from_repository(context.repository_def)
     start, end = _ended(context)
     records = records_for_run(context.instance, index, run, start, end, secrets)
+    check_only = not records and is_check_only_run(context.instance, run)
     if not records:
-        # A run of a job unknown to the asset graph still gets one row, under its job name.
-        records = [RunRecord(monitor_name=run.job_name, source="dagster", run_ref=run.run_id, run_id=run.run_id, status=FAILURE,
+        # A run of a job unknown to the asset graph still gets one row, under its job name. A run of
+        # checks alone ("Execute checks" in the UI) is no monitor's run: it is alerted, not recorded.
+        name = f"checks of {run.job_name}" if check_only else run.job_name
+        records = [RunRecord(monitor_name=name, source="dagster", run_ref=run.run_id, run_id=run.run_id, status=FAILURE,
                              start_time=_ts(start), end_time=_ts(end), error_summary=run_error_summary(context.instance, run.run_id, secrets))]
     # A database error must not stop the alert. Dagster does not re-deliver a failure whose sensor
     # call raised (the tick shows the error), but monitor_status records the run later from run history.
     db_error: Exception | None = None
-    try:
-        record_runs(db, records)
-    except Exception as exc:  # noqa: BLE001 - re-raised below, after alerting
-        db_error = exc
     summary = records[0].error_summary
-    if db_error is None:
-        context.log.info(f"recorded failed run {run.run_id} for {', '.join(r.monitor_name for r in records)}: {summary}")
+    if check_only:
+        context.log.info(f"failed run {run.run_id} ran asset checks only; not recorded as a monitor run: {summary}")
+    else:
+        try:
+            record_runs(db, records)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after alerting
+            db_error = exc
+        if db_error is None:
+            context.log.info(f"recorded failed run {run.run_id} for {', '.join(r.monitor_name for r in records)}: {summary}")
     if settings.alert_smtp or settings.alert_webhook:
         _alert(context, settings, records, summary)
     if db_error is not None:

@@ -8,7 +8,7 @@ from jwql_dagster.core.alerts import AlertError, FailureAlert, parse_smtp_url, p
 from jwql_dagster.db.models import Monitor
 from jwql_dagster.sensors.run_failures import run_failures
 
-from .dagster_fixtures import SECRET, build_defs, execute
+from .dagster_fixtures import SECRET, build_defs, execute, launch_like_ui
 from .servers import SmtpSink, WebhookSink
 
 # build_run_status_sensor_context(repository_def=...) is marked beta in 1.13; the daemon passes it for real.
@@ -106,3 +106,20 @@ def test_database_down_still_alerts_then_raises(jwql_env, sinks, monkeypatch):
                 run_failures(ctx.for_run_failure())
     assert "dbpw123" not in str(info.value)
     assert [p[2]["run_id"] for p in hook.posts] == [failed.run_id]
+
+
+def test_failed_check_only_run_is_alerted_but_not_a_monitor(jwql_env, sqlite_db, sinks, monkeypatch):
+    """A failing "Execute checks" run must not become a permanent FAILURE monitor named after a hidden job."""
+    _smtp, hook = sinks
+    monkeypatch.setenv("JWQL_DATABASE_URL", sqlite_db.url)
+    monkeypatch.setenv("JWQL_ALERT_WEBHOOK", hook.url)
+    with dg.instance_for_test() as inst:
+        failed = launch_like_ui("alpha_job", inst, checks=[dg.AssetCheckKey(dg.AssetKey("alpha_asset"), "alpha_ok")],
+                                fail_check=True)
+        assert not failed.success
+        with _sensor_context(inst, failed.run_id, sqlite_db) as ctx:
+            run_failures(ctx.for_run_failure())
+    with sqlite_db.session(readonly=True) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Monitor)) == 0
+    (_path, _ctype, payload), = hook.posts
+    assert payload["run_id"] == failed.run_id and payload["monitors"] == ["checks of alpha_job"]
