@@ -28,6 +28,7 @@ EXTRA_KEYWORDS = ("READPATT", "DETECTOR", "INSTRUME", "TIME-OBS", "GRATING", "AP
 PARSED_COLUMNS = ("filename_type", "observation", "visit", "visit_group", "parallel_seq_id", "activity",
                   "exposure_id", "detector", "suffix", "ac_id", "file_root", "group_root")
 MAX_LISTED_FAILURES = 50
+MAX_LOGGED_LINKS = 20
 
 
 class HeaderReadError(Exception):
@@ -135,7 +136,13 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
         raise dg.Failure(f"archive root {archive.filesystem} (JWQL_FILESYSTEM) does not exist or is not mounted; nothing was changed")
     run_id = context.run_id
     now = datetime.now(timezone.utc)
-    listed = archive.program_files(program, instrument)
+    # Symlinks follow the sensor's rule (core.arrivals.ArchiveLinks): links out of the archive and loops are skipped and reported.
+    skipped_links: list[str] = []
+    listed = archive.program_files(program, instrument, skipped=skipped_links)
+    for text in skipped_links[:MAX_LOGGED_LINKS]:
+        context.log.warning(f"skipped: {text}")
+    if len(skipped_links) > MAX_LOGGED_LINKS:
+        context.log.warning(f"... and {len(skipped_links) - MAX_LOGGED_LINKS} more skipped links")
     found = _prefer_public([f for f in listed if f.recognized])
     unrecognized = _prefer_public([f for f in listed if not f.recognized])
 
@@ -220,6 +227,7 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
             "deleted": dg.MetadataValue.int(len(gone)),
             "failure_count": dg.MetadataValue.int(len(failures)),
             "failures": dg.MetadataValue.json(failure_list),
+            "skipped_links": dg.MetadataValue.json(skipped_links[:MAX_LISTED_FAILURES]),
         }
     )
 

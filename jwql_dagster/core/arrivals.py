@@ -14,6 +14,11 @@ database shows the row, or after a day).
 
 The archive layout is ``<root>/{public,proprietary}/jw<PPPPP>/jw*/<file>.fits``; a
 file is identified by its name, so a file that shows up in another area is a move.
+
+Symlinks follow :class:`ArchiveLinks`, the rule ``ArchiveFilesystem.program_files`` (and so
+``archive_files``) applies too: a link whose target is inside the archive is followed, a link
+to a place the scan visits anyway is skipped (its files count once, there), and links out of
+the archive and loops are never followed (reported in ``ScanResult.problems``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,96 @@ class ArchiveRootMissing(FileNotFoundError):
 
 class CursorError(ValueError):
     """The cursor text is not a cursor of this scanner."""
+
+
+# --------------------------------------------------------------------------- symlinks
+
+# Verdicts of ArchiveLinks.judge on one symlink.
+FOLLOW = "follow"  # target inside the archive and not scanned otherwise: followed
+SAME = "same"  # target is a place the scan visits anyway: skipped, its files count there (once)
+OUTSIDE = "outside"  # target outside the archive: not followed, reported
+LOOP = "loop"  # a link loop, or a folder link to one of its own parents: not followed, reported
+BROKEN = "broken"  # dangling, unreadable, or not what belongs there (a file where a folder goes): ignored
+LINK_KINDS = ("program", "visit", "file")
+
+
+class ArchiveLinks:
+    """The one symlink rule of every archive listing: the sensor's scan and ``ArchiveFilesystem.program_files``.
+
+    A symlink standing for a program folder, a visit folder or a FITS file is followed when
+    its target resolves (``realpath``) inside the archive: under the real path of the root or
+    of an area folder. A target the scan reaches anyway is not followed, so its files count
+    once, at their real place: the root, an area, a program or visit folder at its place in
+    the layout (``<area>/jwPPPPP[/jw*]``), or a FITS file in such a visit folder. Links out of
+    the archive and loops are followed by neither scan and are reported. The area folders
+    themselves are configuration: ``public``/``proprietary`` may be links (to another share).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], areas: Sequence[str] = AREAS) -> None:
+        root = os.fspath(root)
+        self.root = os.path.realpath(root)
+        # longest first, so a position is taken below the innermost area folder
+        self.area_roots = tuple(sorted({os.path.realpath(os.path.join(root, a)) for a in areas}, key=len, reverse=True))
+        self.bounds = (self.root, *self.area_roots)
+
+    @staticmethod
+    def _under(path: str, base: str) -> bool:
+        return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+    def inside(self, real: str) -> bool:
+        """True when the real path ``real`` is in the archive."""
+        return any(self._under(real, base) for base in self.bounds)
+
+    def position(self, real: str) -> tuple[str, ...] | None:
+        """The parts of ``real`` below the area folder holding it (``()`` for the area itself), None outside the areas."""
+        for base in self.area_roots:
+            if self._under(real, base):
+                rest = real[len(base):].strip(os.sep)
+                return tuple(rest.split(os.sep)) if rest else ()
+        return None
+
+    def scanned(self, real: str, kind: str) -> bool:
+        """True when the scans reach the real path ``real`` without any link (so a link to it adds nothing)."""
+        parts = self.position(real)
+        if kind == "file":
+            return (parts is not None and len(parts) == 3 and _is_program_name(parts[0])
+                    and _is_visit_name(parts[1]) and _is_fits_name(parts[2]))
+        if real == self.root or parts == ():
+            return True
+        if not parts or not _is_program_name(parts[0]):
+            return False
+        return len(parts) == 1 or (len(parts) == 2 and _is_visit_name(parts[1]))
+
+    def judge(self, path: str | os.PathLike[str], kind: str) -> tuple[str, str]:
+        """(verdict, real target or '') of the symlink at ``path`` standing for a ``kind`` ("program", "visit", "file")."""
+        path = os.fspath(path)
+        try:
+            real = os.path.realpath(path, strict=True)
+        except OSError as exc:
+            return (LOOP if exc.errno == errno.ELOOP else BROKEN), ""
+        if not self.inside(real):
+            return OUTSIDE, real
+        try:
+            st = os.stat(real)
+        except OSError:
+            return BROKEN, real
+        if kind == "file":
+            if not statmod.S_ISREG(st.st_mode):
+                return BROKEN, real
+        else:
+            if not statmod.S_ISDIR(st.st_mode):
+                return BROKEN, real
+            if self._under(os.path.realpath(os.path.dirname(path)), real):
+                return LOOP, real  # the folder would contain itself
+        return (SAME if self.scanned(real, kind) else FOLLOW), real
+
+    def message(self, verdict: str, rel: str, real: str) -> str | None:
+        """What to report about a link that is not followed (None: nothing to report)."""
+        if verdict == OUTSIDE:
+            return f"symlink out of the archive, not followed: {rel} -> {real}"
+        if verdict == LOOP:
+            return f"symlink loop at {rel}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -139,7 +234,8 @@ class ScanResult:
         if self.unrecognized:
             parts.append(f"{len(self.unrecognized):,} unrecognised file name(s) get no partition")
         if self.problems:
-            parts.append(f"{len(self.problems):,} unreadable path(s) skipped (see the tick log)")
+            parts.append(f"{len(self.problems):,} path(s) skipped: unreadable, symlink loops or links out of the "
+                         "archive (see the tick log)")
         return "; ".join(parts)
 
 
@@ -231,6 +327,9 @@ class _Scan:
         self.pending_out: list[str] = []
         self.seen_paths: set[str] = set()
         self.root_id: tuple[int, int] | None = None
+        self.links = ArchiveLinks(root, self.areas)
+        # (program, st_dev, st_ino) of each visit folder walked this tick -> the first path reaching it
+        self.visit_ids: dict[tuple[str, int, int], str] = {}
 
     # -- helpers
     def problem(self, what: str, path: str, exc: BaseException | None = None) -> None:
@@ -272,10 +371,27 @@ class _Scan:
             return mode
         return mtime_ns
 
-    def stat_dir(self, rel: str, ancestors: set[tuple[int, int]]) -> os.stat_result | None:
-        """stat a directory; None when it vanished. Loops and unreadable paths are reported."""
+    def follow(self, rel: str, kind: str) -> bool:
+        """Whether the symlink at ``rel`` is followed (ArchiveLinks); a link out or a loop is reported."""
+        verdict, real = self.links.judge(self.abspath(rel), kind)
+        text = self.links.message(verdict, rel, real)
+        if text:
+            self.result.problems.append(text)
+        return verdict == FOLLOW
+
+    def stat_dir(self, rel: str, ancestors: set[tuple[int, int]], kind: str = "area") -> os.stat_result | None:
+        """stat a directory; None when it vanished or is a link not followed. Loops and unreadable paths are reported.
+
+        Areas are always followed; a program or visit folder that is a symlink is judged by the
+        link rule on every tick (one ``lstat`` per folder, as many calls as a plain ``stat``).
+        """
+        path = self.abspath(rel)
         try:
-            st = os.stat(self.abspath(rel))
+            st = os.stat(path) if kind == "area" else os.lstat(path)
+            if statmod.S_ISLNK(st.st_mode):
+                if not self.follow(rel, kind):
+                    return None
+                st = os.stat(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -291,7 +407,7 @@ class _Scan:
             raise _Loop()
         return st
 
-    def list_subdirs(self, rel: str, accept: Callable[[str], bool]) -> list[str] | None:
+    def list_subdirs(self, rel: str, accept: Callable[[str], bool], kind: str) -> list[str] | None:
         try:
             names = []
             with os.scandir(self.abspath(rel)) as it:
@@ -299,7 +415,10 @@ class _Scan:
                     if not accept(entry.name):
                         continue
                     try:
-                        if entry.is_dir():
+                        if entry.is_symlink():
+                            if self.follow(f"{rel}/{entry.name}", kind):
+                                names.append(entry.name)
+                        elif entry.is_dir(follow_symlinks=False):
                             names.append(entry.name)
                     except OSError as exc:
                         if exc.errno == errno.ELOOP:
@@ -357,7 +476,7 @@ class _Scan:
                 prev_area = tree[area] = [CHANGED, {}]
             programs: dict = prev_area[1]
             if prev_area[0] != st.st_mtime_ns or prev_area[0] <= 0:
-                names = self.list_subdirs(area, _is_program_name)
+                names = self.list_subdirs(area, _is_program_name, "program")
                 if names is not None:
                     self.result.dirs_listed += 1
                     for gone in set(programs) - set(names):
@@ -371,7 +490,7 @@ class _Scan:
                 prow = programs[program]
                 rel_program = f"{area}/{program}"
                 try:
-                    pst = self.stat_dir(rel_program, area_ids)
+                    pst = self.stat_dir(rel_program, area_ids, "program")
                 except _Skip:
                     continue
                 self.result.dirs_checked += 1
@@ -383,7 +502,7 @@ class _Scan:
                 program_ids = area_ids | {(pst.st_dev, pst.st_ino)}
                 visits: dict = prow[1]
                 if prow[0] != pst.st_mtime_ns or prow[0] <= 0:
-                    names = self.list_subdirs(rel_program, _is_visit_name)
+                    names = self.list_subdirs(rel_program, _is_visit_name, "visit")
                     if names is not None:
                         self.result.dirs_listed += 1
                         for gone in set(visits) - set(names):
@@ -395,7 +514,7 @@ class _Scan:
                 for visit in sorted(visits):
                     rel = f"{rel_program}/{visit}"
                     try:
-                        vst = self.stat_dir(rel, program_ids)
+                        vst = self.stat_dir(rel, program_ids, "visit")
                     except _Loop:
                         del visits[visit]  # reported once; found again only if the program folder changes
                         continue
@@ -403,6 +522,8 @@ class _Scan:
                         visits[visit] = CHANGED if visits[visit] > 0 else visits[visit]
                         continue
                     self.result.dirs_checked += 1
+                    if vst is not None and self.visit_ids.setdefault((program, vst.st_dev, vst.st_ino), rel) != rel:
+                        vst = None  # the same folder reached twice (two links to one target): it counts at the first
                     if vst is None:
                         changed.append((rel, -2))
                         del visits[visit]
@@ -481,8 +602,15 @@ class _Scan:
             rows_by_name = {k.name: k for k in self.known([], names) if k.name in names}
         for path in pending:
             d, _, name = path.rpartition("/")
+            slot = self.dir_slot(d) if d.count("/") == 2 else None
+            if slot is None or slot[1] not in slot[0]:
+                continue  # its folder is no longer walked (gone, or a link no longer followed)
             try:
-                st = os.stat(self.abspath(path))
+                st = os.lstat(self.abspath(path))
+                if statmod.S_ISLNK(st.st_mode):
+                    if not self.follow(path, "file"):
+                        continue
+                    st = os.stat(self.abspath(path))
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -561,10 +689,15 @@ class _Scan:
                 with os.scandir(self.abspath(rel)) as it:
                     for entry in it:
                         name = entry.name
-                        if not name.endswith(".fits") or name.startswith("."):
+                        if not _is_fits_name(name):
                             continue
                         try:
-                            st = entry.stat()
+                            if entry.is_symlink():
+                                if not self.follow(f"{rel}/{name}", "file"):
+                                    continue
+                                st = entry.stat()
+                            else:
+                                st = entry.stat(follow_symlinks=False)
                         except OSError as exc:
                             if exc.errno == errno.ELOOP:
                                 self.problem("symlink loop at", f"{rel}/{name}")
@@ -659,10 +792,23 @@ class _Scan:
     def exists_elsewhere(self, rel: str, name: str) -> bool:
         area, rest = rel.split("/", 1)
         for other in self.areas:
-            if other != area and os.path.isfile(self.abspath(f"{other}/{rest}/{name}")):
+            if other != area and self.listed_file(f"{other}/{rest}/{name}"):
                 return True
         fl = self.state["inflight"].get(name)
         return fl is not None and fl[1] >= 0 and fl[0] != rel
+
+    def listed_file(self, rel: str) -> bool:
+        """Whether a listing would show the file ``area/program/visit/name`` (links judged, nothing reported)."""
+        parts = rel.split("/")
+        for depth, kind in ((2, "program"), (3, "visit"), (4, "file")):
+            path = self.abspath("/".join(parts[:depth]))
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return False
+            if statmod.S_ISLNK(st.st_mode) and self.links.judge(path, kind)[0] != FOLLOW:
+                return False
+        return os.path.isfile(self.abspath(rel))
 
 
 class _Skip(Exception):
@@ -679,6 +825,10 @@ def _is_program_name(name: str) -> bool:
 
 def _is_visit_name(name: str) -> bool:
     return name.startswith("jw")
+
+
+def _is_fits_name(name: str) -> bool:
+    return name.endswith(".fits") and not name.startswith(".")
 
 
 def scan_archive(

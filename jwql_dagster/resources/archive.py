@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat as statmod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import dagster as dg
 
+from jwql_dagster.core.arrivals import FOLLOW, ArchiveLinks
 from jwql_dagster.core.atomic import atomic_write_bytes
 from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
 from jwql_dagster.partitions import is_program_key
@@ -76,42 +78,101 @@ class ArchiveFilesystem(dg.ConfigurableResource):
             )
         return _scandir(folder)
 
-    def programs(self) -> list[str]:
-        """Program folder names (``jw`` + 5 digits) in public/ and proprietary/, sorted, each once."""
+    def _follows(self, links: ArchiveLinks, path: str, kind: str, skipped: list[str] | None) -> bool:
+        """The archive's symlink rule (core.arrivals.ArchiveLinks, shared with the sensor) for the link at ``path``.
+
+        Followed: links whose target is inside the archive and not reached anyway. Links out
+        of the archive and loops are not, and are added to ``skipped`` (when given) in words.
+        """
+        verdict, real = links.judge(path, kind)
+        if skipped is not None:
+            text = links.message(verdict, os.path.relpath(path, self.filesystem).replace(os.sep, "/"), real)
+            if text:
+                skipped.append(text)
+        return verdict == FOLLOW
+
+    def programs(self, skipped: list[str] | None = None) -> list[str]:
+        """Program folder names (``jw`` + 5 digits) in public/ and proprietary/, sorted, each once.
+
+        A program folder that is a symlink counts when the link rule follows it (see ``program_files``).
+        """
+        links = ArchiveLinks(self.filesystem, AREAS)
         found: set[str] = set()
         for area in AREAS:
-            found.update(e.name for e in self._scandir(Path(self.filesystem) / area)
-                         if e.is_dir(follow_symlinks=False) and is_program_key(e.name))
+            for e in self._scandir(Path(self.filesystem) / area):
+                if not is_program_key(e.name) or e.name in found:
+                    continue
+                if e.is_symlink():
+                    if self._follows(links, e.path, "program", skipped):
+                        found.add(e.name)
+                elif e.is_dir(follow_symlinks=False):
+                    found.add(e.name)
         return sorted(found)
 
-    def program_dirs(self, program: str) -> list[tuple[str, Path]]:
-        """(area, folder) of every ``jw*`` subfolder of a program (visits, stage-3 ``jw01068-o001``) in both areas."""
+    def program_dirs(self, program: str, skipped: list[str] | None = None) -> list[tuple[str, Path]]:
+        """(area, folder) of every ``jw*`` subfolder of a program (visits, stage-3 ``jw01068-o001``) in both areas.
+
+        Symlinked program and visit folders follow the link rule (see ``program_files``); a folder
+        reached twice (two links to one target) is listed once, at its first (area, name).
+        """
         if not is_program_key(program):
             raise ValueError(f"{program!r} is not a program folder name (jw + 5 digits)")
+        links = ArchiveLinks(self.filesystem, AREAS)
         out: list[tuple[str, Path]] = []
+        seen: set[tuple[int, int]] = set()
         for area in AREAS:
-            for entry in self._scandir(Path(self.filesystem) / area / program):
-                if entry.name.startswith("jw") and entry.is_dir(follow_symlinks=False):  # links are not followed
-                    out.append((area, Path(entry.path)))
+            folder = Path(self.filesystem) / area / program
+            if folder.is_symlink() and not self._follows(links, str(folder), "program", skipped):
+                continue
+            for entry in sorted(self._scandir(folder), key=lambda e: e.name):
+                if not entry.name.startswith("jw"):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        if not self._follows(links, entry.path, "visit", skipped):
+                            continue
+                    elif not entry.is_dir(follow_symlinks=False):
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue  # vanished between listing and stat
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                out.append((area, Path(entry.path)))
         return sorted(out)
 
-    def program_files(self, program: str, instrument: str | None = None, include_unrecognized: bool = True) -> list[ArchiveFile]:
+    def program_files(self, program: str, instrument: str | None = None, include_unrecognized: bool = True,
+                      skipped: list[str] | None = None) -> list[ArchiveFile]:
         """The FITS files of a program in both areas, sorted by (area, name).
 
         With ``instrument`` only that instrument's files are returned, plus (unless
         ``include_unrecognized`` is False) the files whose names are unrecognised: they
         have ``instrument`` None and ``parse_error`` set, so the caller can record them.
+
+        Symlinks (program folder, visit folder or file) follow the rule the file-arrival
+        sensor applies (``core.arrivals.ArchiveLinks``): followed when the target is inside
+        the archive, skipped when the target is a place listed anyway (its files count
+        once, at their real place), never followed out of the archive or into a loop; those
+        are described in ``skipped`` when a list is given. A linked file's ``path`` is the
+        link's path; size and mtime are the target's.
         """
+        links = ArchiveLinks(self.filesystem, AREAS)
         files: list[ArchiveFile] = []
-        for area, folder in self.program_dirs(program):
+        for area, folder in self.program_dirs(program, skipped):
             for entry in self._scandir(folder):
                 name = entry.name
                 if not name.endswith(FITS_EXTENSION) or name.startswith("."):
                     continue
                 try:
-                    if not entry.is_file(follow_symlinks=False):  # a link (maybe out of the archive) is skipped
+                    if entry.is_symlink():
+                        if not self._follows(links, entry.path, "file", skipped):
+                            continue
+                        st = entry.stat()
+                    else:
+                        st = entry.stat(follow_symlinks=False)
+                    if not statmod.S_ISREG(st.st_mode):
                         continue
-                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue  # vanished between listing and stat
                 try:

@@ -116,7 +116,7 @@ def _log_problems(context: dg.SensorEvaluationContext, problems: list[str]) -> N
     for line in problems[:MAX_PROBLEMS_LOGGED]:
         context.log.warning(f"skipped: {line}")
     if len(problems) > MAX_PROBLEMS_LOGGED:
-        context.log.warning(f"... and {len(problems) - MAX_PROBLEMS_LOGGED} more unreadable paths")
+        context.log.warning(f"... and {len(problems) - MAX_PROBLEMS_LOGGED} more skipped paths")
 
 
 def evaluate(

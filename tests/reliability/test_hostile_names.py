@@ -1,4 +1,4 @@
-"""Hostile names and paths: never escape the output roots, always escaped in HTML, links never followed or looped on."""
+"""Hostile names and paths: never escape the output roots, always escaped in HTML, links out of the archive never followed or looped on."""
 
 from __future__ import annotations
 
@@ -200,6 +200,7 @@ def test_sensor_does_not_follow_links_and_ticks_in_bounded_time(rel_env, monkeyp
     monkeypatch.setattr(nff, "clock", lambda: time.time() + 3600)  # every file has settled
     cursor = None
     requested: list[str] = []
+    changed: list[str] = []
     for _ in range(3):
         start = time.monotonic()
         with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
@@ -208,10 +209,14 @@ def test_sensor_does_not_follow_links_and_ticks_in_bounded_time(rel_env, monkeyp
         if isinstance(out, dg.SensorResult):
             cursor = out.cursor
             requested += [str(r.partition_key) for r in out.run_requests]
+            changed += [r.tags["jwql/changed_files"] for r in out.run_requests]
     assert requested == ["nircam|jw01068"]
+    assert changed == ["1"]  # the real file only: neither the file linked in from outside nor the linked-out visit
     from jwql_dagster.core.arrivals import decode_cursor
 
-    assert "outside" not in str(decode_cursor(cursor))
+    state = decode_cursor(cursor)
+    assert "outside" not in str(state)
+    assert {name: v[0] for name, v in state["inflight"].items()} == {real[0]: f"public/{PROGRAM}/{VISIT}"}
 
 
 # ------------------------------------------------------------------ HTML outputs other than the gallery
