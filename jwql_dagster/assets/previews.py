@@ -9,6 +9,7 @@ records per-file failures instead of stopping.
 
 import multiprocessing
 import os
+import stat
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -16,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 import dagster as dg
 import sqlalchemy as sa
@@ -25,15 +26,24 @@ from jwql_dagster.assets.common import inline_image_md, md_cell, md_code
 from jwql_dagster.assets.preview_worker import RenderOutcome, RenderTask, run_task
 from jwql_dagster.core.atomic import atomic_copy
 from jwql_dagster.core.filenames import IGNORED_SUFFIXES
-from jwql_dagster.core.gallery import choose_proposal_thumbnail, write_gallery
-from jwql_dagster.core.mosaic import MosaicError, create_dummy_filename, group_filenames
-from jwql_dagster.db.models import FileFailure
+from jwql_dagster.core.gallery import choose_proposal_thumbnail, products_of, write_gallery
+from jwql_dagster.core.mosaic import (
+    MosaicError,
+    create_dummy_filename,
+    group_filenames,
+    members_sidecar_name,
+    members_unchanged,
+    read_members,
+    sidecar_stem,
+    write_members,
+)
+from jwql_dagster.db.models import File, FileFailure
 from jwql_dagster.partitions import (
     program_instrument_partitions,
     program_partitions,
     split_program_instrument,
 )
-from jwql_dagster.resources.archive import ArchiveFilesystem
+from jwql_dagster.resources.archive import ArchiveFilesystem, UnsafePathError
 from jwql_dagster.resources.database import JwqlDatabase
 from jwql_dagster.resources.options import JwqlOptions
 
@@ -82,6 +92,7 @@ class SourceFile:
     mtime_ns: int
     suffix: str
     parsed: dict[str, Any]
+    size: int = -1  # bytes; -1 when unknown
 
     @property
     def stem(self) -> str:
@@ -106,17 +117,27 @@ def _usable(item: Any) -> SourceFile | None:
         return None
     if parsed.get("guider_mode"):
         return None
-    mtime_ns = _get(item, "mtime_ns")
-    if mtime_ns is None:
-        mtime_ns = os.stat(str(_get(item, "path"))).st_mtime_ns
+    mtime_ns, size = _get(item, "mtime_ns"), _get(item, "size")
+    if mtime_ns is None or size is None:
+        st = os.stat(str(_get(item, "path")))
+        mtime_ns = st.st_mtime_ns if mtime_ns is None else mtime_ns
+        size = st.st_size if size is None else size
     return SourceFile(name, str(_get(item, "path")), str(_get(item, "area") or ""), int(mtime_ns),
-                      str(parsed.get("suffix") or ""), parsed)
+                      str(parsed.get("suffix") or ""), parsed, int(size))
 
 
-def partition_sources(archive: ArchiveFilesystem, program: str, instrument: str) -> list[SourceFile]:
-    """The files of one program x instrument cell that get previews, one per file name, sorted by name."""
+def partition_sources(
+    archive: ArchiveFilesystem, program: str, instrument: str, items: Iterable[Any] | None = None
+) -> list[SourceFile]:
+    """The files of one program x instrument cell that get previews, one per file name, sorted by name.
+
+    ``items``: the program's archive listing when the caller already has it (it may hold
+    other instruments' files; they are left out).
+    """
     by_name: dict[str, SourceFile] = {}
-    for item in archive.program_files(program, instrument):
+    listed = archive.program_files(program, instrument) if items is None else [
+        item for item in items if _get(item, "instrument") == instrument]
+    for item in listed:
         src = _usable(item)
         if src is None:
             continue
@@ -127,12 +148,17 @@ def partition_sources(archive: ArchiveFilesystem, program: str, instrument: str)
     return [by_name[n] for n in sorted(by_name)]
 
 
-def _mtimes(folder: Path, ext: str) -> dict[str, int]:
-    """name -> mtime_ns of the products in a folder: one directory listing, not a stat per file."""
+def _mtimes(folder: Path, ext: str, sidecars: set[str] | None = None) -> dict[str, int]:
+    """name -> mtime_ns of the products in a folder: one directory listing, not a stat per file.
+
+    With ``sidecars``, the same listing also collects the names of mosaic member records.
+    """
     out: dict[str, int] = {}
     try:
         with os.scandir(folder) as it:
             for e in it:
+                if sidecars is not None and sidecar_stem(e.name) is not None:
+                    sidecars.add(e.name)
                 if e.name.endswith(ext) and not e.name.startswith("."):
                     try:
                         out[e.name] = e.stat().st_mtime_ns
@@ -177,6 +203,17 @@ class Plan:
     skipped_mosaics: list[str] = field(default_factory=list)
     members: dict[str, list[SourceFile]] = field(default_factory=dict)  # task name -> its source files
 
+    @property
+    def mosaic_stems(self) -> set[str]:
+        """Stems of every mosaic the partition has now, rendered or up to date."""
+        names = [t.name for t in self.tasks if t.kind == "mosaic"] + self.skipped_mosaics
+        return {n[: -len(".fits")] if n.endswith(".fits") else n for n in names}
+
+
+def member_stats(members: Sequence[SourceFile]) -> list[tuple[str, int, int]]:
+    """(name, size, mtime_ns) of a mosaic's members, as recorded beside it."""
+    return [(m.name, m.size, m.mtime_ns) for m in members]
+
 
 def _up_to_date(stem: str, newest_ns: int, want_thumb: bool, previews: dict[str, int], thumbs: dict[str, int]) -> bool:
     jpg = previews.get(f"{stem}_integ0.jpg")
@@ -199,10 +236,14 @@ def plan_partition(
     """Decide per file (and per NIRCam group) whether to render, as jwql did but comparing times.
 
     An output counts as present when its integration-0 preview (and, for rate, dark and
-    uncal, its thumbnail) exists and is not older than the FITS file; ``overwrite`` renders
-    everything again.
+    uncal, its thumbnail) exists and is not older than the FITS file. A mosaic is up to date
+    when its integration-0 preview and thumbnail exist and its member record (hidden
+    ``.<stem>.members.json``) holds exactly the current members' names, sizes and mtimes: a
+    member added with an older mtime (``rsync -t``, ``cp -p``), changed or removed remakes it.
+    ``overwrite`` renders everything again.
     """
-    previews = {} if overwrite else _mtimes(preview_dir, ".jpg")
+    sidecars: set[str] = set()
+    previews = {} if overwrite else _mtimes(preview_dir, ".jpg", sidecars)
     thumbs = {} if overwrite else _mtimes(thumbnail_dir, ".thumb")
     plan = Plan()
     for src in sources:
@@ -224,8 +265,11 @@ def plan_partition(
             except (MosaicError, ValueError):
                 continue
             stem = dummy[: -len(".fits")]
-            newest = max(m.mtime_ns for m in members)
-            if not overwrite and _up_to_date(stem, newest, True, previews, thumbs):
+            record = members_sidecar_name(stem)
+            # Outputs present (any age) and the same member set: the member record replaces the
+            # mtime comparison, which missed members arriving with an older mtime.
+            if (not overwrite and _up_to_date(stem, 0, True, previews, thumbs) and record in sidecars
+                    and members_unchanged(preview_dir / record, stem, member_stats(members))):
                 plan.skipped_mosaics.append(dummy)
                 continue
             plan.tasks.append(RenderTask("mosaic", dummy, list(group), str(preview_dir), str(thumbnail_dir)))
@@ -341,6 +385,115 @@ def recorded_failures(db: JwqlDatabase, program: str, instrument: str) -> dict[s
     return {r[0]: r[1] for r in rows}
 
 
+# ---------------------------------------------------------------- products of files deleted from the archive
+
+
+def deleted_sources(db: JwqlDatabase, program: str, instrument: str | None = None) -> set[str]:
+    """Names of the program's files (of one instrument, or all) that ``files`` records as deleted."""
+    table = File.__table__
+    query = sa.select(table.c.filename).where(table.c.program == program, table.c.deleted_at.is_not(None))
+    if instrument is not None:
+        query = query.where(table.c.instrument == instrument)
+    with db.session(readonly=True) as session:
+        return {str(n) for n in session.scalars(query) if str(n).endswith(".fits")}
+
+
+@dataclass
+class Removal:
+    """What a partition run removed because its source files are gone."""
+
+    previews: list[str] = field(default_factory=list)
+    thumbnails: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # deleted FITS names whose products were removed
+    mosaics: list[str] = field(default_factory=list)  # dummy FITS names of mosaics no longer made
+    errors: list[str] = field(default_factory=list)  # products that could not be removed, with the reason
+
+    @property
+    def total(self) -> int:
+        return len(self.previews) + len(self.thumbnails)
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as it:
+            return [e.name for e in it]
+    except FileNotFoundError:
+        return []
+
+
+def _unlink_product(archive: ArchiveFilesystem, root: str, program: str, name: str, errors: list[str]) -> bool:
+    """Remove one product file: a regular file under ``root/program`` only, never a link or folder, never outside.
+
+    ``os.unlink`` is atomic: a reader sees the whole file or no file. A file that cannot be
+    removed (permissions) is noted in ``errors`` and left; it never stops the run.
+    """
+    try:
+        path = archive.safe_output_path(root, program, name)
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        os.unlink(path)
+        return True
+    except (UnsafePathError, FileNotFoundError):
+        return False
+    except OSError as exc:
+        errors.append(f"{name}: {exc.strerror or exc}")
+        return False
+
+
+def remove_stale_products(
+    archive: ArchiveFilesystem,
+    program: str,
+    gone: Collection[str],
+    current_mosaics: Collection[str],
+) -> Removal:
+    """Delete the previews, thumbnails and mosaics made from FITS files that are gone from the archive.
+
+    ``gone``: FITS names of the partition that ``files`` marks deleted and that the archive no
+    longer holds in either area. Only names this asset makes from them are removed, by exact
+    stem: ``<stem>_integ<i>.jpg`` and ``<stem>_integ<i>.thumb``. A mosaic goes when its member
+    record lists a gone file and the current member set no longer makes that mosaic (not in
+    ``current_mosaics``, the stems planned this run); a mosaic still made is remade instead.
+    Paths go through ``safe_output_path``; only regular files are unlinked. Integration 0 goes
+    first (it marks a complete set, so an interrupted removal never leaves a set that looks
+    whole) and a mosaic's member record last (it is what proves the mosaic was ours).
+    """
+    removal = Removal()
+    if not gone:
+        return removal
+    gone_stems = {n[: -len(".fits")] for n in gone}
+    preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
+    thumbnail_dir = Path(archive.safe_output_path(archive.thumbnail_root, program))
+    preview_names = _names(preview_dir)
+    thumb_names = _names(thumbnail_dir)
+    mosaic_stems: set[str] = set()
+    for name in preview_names:
+        stem = sidecar_stem(name)
+        if stem is None or stem in current_mosaics:
+            continue
+        recorded = read_members(preview_dir / name, stem)
+        if recorded and any(m[0] in gone for m in recorded):
+            mosaic_stems.add(stem)
+    stems = gone_stems | mosaic_stems
+    jpgs = products_of(stems, (n for n in preview_names if n.endswith(".jpg")))
+    thumbs = products_of(stems, (n for n in thumb_names if n.endswith(".thumb")))
+    for stem in sorted(stems):
+        removed_any = False
+        for name in jpgs.get(stem, []):
+            if _unlink_product(archive, archive.preview_root, program, name, removal.errors):
+                removal.previews.append(name)
+                removed_any = True
+        for name in thumbs.get(stem, []):
+            if _unlink_product(archive, archive.thumbnail_root, program, name, removal.errors):
+                removal.thumbnails.append(name)
+                removed_any = True
+        if stem in mosaic_stems:
+            _unlink_product(archive, archive.preview_root, program, members_sidecar_name(stem), removal.errors)
+            removal.mosaics.append(f"{stem}.fits")
+        elif removed_any:
+            removal.sources.append(f"{stem}.fits")
+    return removal
+
+
 # ---------------------------------------------------------------- metadata helpers
 
 
@@ -360,6 +513,15 @@ def _failure_table(failed: Sequence[tuple[RenderOutcome, list[SourceFile]]]) -> 
     if len(failed) > 20:
         lines.append(f"| ... {len(failed) - 20} more | | |")
     return "\n".join(lines)
+
+
+def _record_mosaic_members(archive: ArchiveFilesystem, program: str, dummy: str, members: Sequence[SourceFile]) -> None:
+    """Write the member record of a mosaic just rendered (after its outputs, so a crash before it only remakes)."""
+    if not members:
+        return
+    stem = dummy[: -len(".fits")] if dummy.endswith(".fits") else dummy
+    write_members(archive.safe_output_path(archive.preview_root, program, members_sidecar_name(stem)), stem,
+                  member_stats(members))
 
 
 def gallery_path(archive: ArchiveFilesystem, program: str) -> Path:
@@ -412,8 +574,22 @@ def preview_assets(
     swept = sweep_stale_temp(preview_dir) + sweep_stale_temp(thumbnail_dir)
     if swept:
         context.log.info(f"removed {swept} temporary file(s) left by interrupted runs")
-    sources = partition_sources(archive, program, instrument)
+    listed = archive.program_files(program)  # every instrument: a name seen anywhere is not gone
+    sources = partition_sources(archive, program, instrument, items=listed)
     plan = plan_partition(sources, instrument, preview_dir, thumbnail_dir, config.overwrite)
+
+    # Files deleted from the archive (archive_files marks them) take their previews with them.
+    present = {_get(item, "name") for item in listed}
+    gone = sorted(deleted_sources(db, program, instrument) - present)
+    removal = remove_stale_products(archive, program, gone, plan.mosaic_stems)
+    if removal.total:
+        context.log.info(
+            f"removed {len(removal.previews)} preview(s) and {len(removal.thumbnails)} thumbnail(s) of "
+            f"{len(removal.sources)} file(s) deleted from the archive and {len(removal.mosaics)} mosaic(s) "
+            f"no longer made")
+    if removal.errors:
+        context.log.warning(f"could not remove {len(removal.errors)} stale product(s): "
+                            + "; ".join(removal.errors[:MAX_LISTED]))
     n = len(plan.tasks)
     context.log.info(
         f"{program} {instrument}: {len(sources)} files, {n} to render "
@@ -425,6 +601,8 @@ def preview_assets(
     outcomes: list[RenderOutcome] = []
     for i, outcome in enumerate(execute_tasks(plan.tasks, options.preview_workers), 1):
         outcomes.append(outcome)
+        if outcome.ok and outcome.kind == "mosaic":
+            _record_mosaic_members(archive, program, outcome.name, plan.members.get(outcome.name, []))
         log = context.log.info if outcome.ok else context.log.warning
         log(_progress_line(i, n, outcome))
     wall = time.perf_counter() - start
@@ -434,6 +612,9 @@ def preview_assets(
     succeeded = [(o.name, MOSAIC_PRODUCT if o.kind == "mosaic" else PRODUCT) for o in made]
     succeeded += [(name, PRODUCT) for name in plan.skipped]
     succeeded += [(name, MOSAIC_PRODUCT) for name in plan.skipped_mosaics]
+    # failure rows of deleted files and of mosaics no longer made are moot: cleared the same way
+    succeeded += [(name, PRODUCT) for name in gone]
+    succeeded += [(name, MOSAIC_PRODUCT) for name in removal.mosaics]
     record_failures(db, program, instrument, context.run_id, failed, succeeded)
 
     previews_written = sorted(p for o in made for p in o.previews)
@@ -475,6 +656,9 @@ def preview_assets(
         "seconds_total": dg.MetadataValue.float(round(wall, 3)),
         "workers": dg.MetadataValue.int(options.preview_workers),
         "overwrite": dg.MetadataValue.bool(config.overwrite),
+        "stale_removed": dg.MetadataValue.int(removal.total),
+        "deleted_files_cleaned": dg.MetadataValue.int(len(removal.sources)),
+        "mosaics_removed": dg.MetadataValue.int(len(removal.mosaics)),
         "gallery": dg.MetadataValue.path(str(gallery_path(archive, program))),
     }
     if failed:
@@ -485,12 +669,14 @@ def preview_assets(
     yield dg.MaterializeResult(
         asset_key=preview_images_key,
         metadata={**common, "output_folder": dg.MetadataValue.path(str(preview_dir)),
-                  "previews_written": dg.MetadataValue.int(len(previews_written))},
+                  "previews_written": dg.MetadataValue.int(len(previews_written)),
+                  "previews_removed": dg.MetadataValue.int(len(removal.previews))},
     )
     yield dg.MaterializeResult(
         asset_key=thumbnails_key,
         metadata={**common, "output_folder": dg.MetadataValue.path(str(thumbnail_dir)),
-                  "thumbnails_written": dg.MetadataValue.int(len(thumbs_written))},
+                  "thumbnails_written": dg.MetadataValue.int(len(thumbs_written)),
+                  "thumbnails_removed": dg.MetadataValue.int(len(removal.thumbnails))},
     )
 
 
@@ -645,15 +831,21 @@ def _program_area(archive: ArchiveFilesystem, program: str) -> str:
     group_name=GROUP,
     kinds={"html"},
 )
-def preview_gallery(context: dg.AssetExecutionContext, archive: ArchiveFilesystem) -> dg.MaterializeResult:
+def preview_gallery(
+    context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase
+) -> dg.MaterializeResult:
     """A static HTML page of every preview and thumbnail of the program ($JWQL_OUTPUT_ROOT/previews/jw<PPPPP>/index.html)."""
     program = context.partition_key
     page = gallery_path(archive, program)
+    preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
+    # Files deleted from the archive are never listed, even before a preview run has removed their images.
+    hidden = {n[: -len(".fits")] for n in deleted_sources(db, program)}
     gallery = write_gallery(
         program,
-        Path(archive.safe_output_path(archive.preview_root, program)),
+        preview_dir,
         Path(archive.safe_output_path(archive.thumbnail_root, program)),
         page,
+        hidden=hidden,
     )
     context.log.info(f"{program}: gallery of {gallery.n_previews} previews written to {page}")
     return dg.MaterializeResult(metadata={

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Collection, Iterable
 from urllib.parse import quote
 
 from jwql_dagster.core.atomic import atomic_write_text
@@ -59,8 +60,40 @@ def observation_of(name: str) -> str:
     return "other"
 
 
-def collect_gallery(program: str, preview_dir: Path, thumbnail_dir: Path) -> Gallery:
-    """Every ``*.jpg`` preview of the program folder, paired with its ``.thumb`` when present."""
+def _split_product(name: str) -> tuple[str, int] | None:
+    """(source stem, integration) of a product name ``<stem>_integ<i>.jpg`` or ``.thumb``, else None."""
+    for ext in (".jpg", ".thumb"):
+        if name.endswith(ext):
+            m = _INTEG_RE.match(name[: -len(ext)])
+            return (m.group("stem"), int(m.group("integ"))) if m else None
+    return None
+
+
+def products_of(stems: Collection[str], names: Iterable[str]) -> dict[str, list[str]]:
+    """stem -> the product names (``<stem>_integ<i>.jpg``/``.thumb``) among ``names`` made from that stem.
+
+    Matching is exact on the whole stem, so ``x_rate`` never claims ``x_rateints_integ0.jpg``,
+    and hidden or temporary files (leading dot) are never returned. Each list is ordered
+    integration 0 first (the completeness marker of a set).
+    """
+    wanted = set(stems)
+    found: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        if name.startswith("."):
+            continue
+        split = _split_product(name)
+        if split is not None and split[0] in wanted:
+            found.setdefault(split[0], []).append((split[1], name))
+    return {stem: [n for _, n in sorted(items)] for stem, items in found.items()}
+
+
+def collect_gallery(program: str, preview_dir: Path, thumbnail_dir: Path, hidden: Collection[str] = ()) -> Gallery:
+    """Every ``*.jpg`` preview of the program folder, paired with its ``.thumb`` when present.
+
+    ``hidden`` holds source stems (FITS names without ``.fits``) whose products are left out:
+    those of files deleted from the archive whose previews have not been removed yet.
+    """
+    hidden = set(hidden)
     thumbs: set[str] = set()
     if thumbnail_dir.is_dir():
         thumbs = {e.name for e in os.scandir(thumbnail_dir) if e.name.endswith(".thumb") and e.is_file()}
@@ -71,6 +104,8 @@ def collect_gallery(program: str, preview_dir: Path, thumbnail_dir: Path) -> Gal
     for name in names:
         stem = name[: -len(".jpg")]
         m = _INTEG_RE.match(stem)
+        if m and m.group("stem") in hidden:
+            continue
         integ = int(m.group("integ")) if m else 0
         thumb = thumbnail_dir / f"{stem}.thumb" if f"{stem}.thumb" in thumbs else None
         entry = GalleryEntry(name, preview_dir / name, thumb, integ)
@@ -120,9 +155,9 @@ def render_gallery_html(gallery: Gallery, page_dir: Path, generated: datetime | 
     return "\n".join(parts) + "\n"
 
 
-def write_gallery(program: str, preview_dir: Path, thumbnail_dir: Path, page: Path) -> Gallery:
-    """Collect the program's products and write ``page`` atomically; returns what it shows."""
-    gallery = collect_gallery(program, Path(preview_dir), Path(thumbnail_dir))
+def write_gallery(program: str, preview_dir: Path, thumbnail_dir: Path, page: Path, hidden: Collection[str] = ()) -> Gallery:
+    """Collect the program's products (less those of ``hidden`` stems) and write ``page`` atomically; returns what it shows."""
+    gallery = collect_gallery(program, Path(preview_dir), Path(thumbnail_dir), hidden)
     atomic_write_text(page, render_gallery_html(gallery, Path(page).parent))
     return gallery
 

@@ -15,6 +15,7 @@ Long-wave detectors are accepted under both spellings, ``nrca5``/``nrcb5`` (jwql
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from jwql_dagster.core.atomic import atomic_write_text
 from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
 
 SW_MOD_GAP = 1387  # px between modules A and B (short wave): 43 arcsec / 0.031 arcsec/px
@@ -326,3 +328,71 @@ def create_mosaic(filenames: Sequence[str], opener: Callable[[str], Any] | None 
         nints = min(int(getattr(src, "nints", 1) or 1) for src in sources)
         units = str(getattr(sources[0], "units", "") or "")
         yield Mosaic(channel, detectors, xdim, ydim, placements, full_mask, nints, units, sources)
+
+
+# ---------------------------------------------------------------- member record (staleness of a mosaic)
+
+MEMBERS_VERSION = 1
+
+
+def members_sidecar_name(stem: str) -> str:
+    """Hidden file beside a mosaic's previews recording the member set it was made from.
+
+    ``stem`` is the mosaic's dummy name without ``.fits``. The leading dot keeps it out of the
+    gallery, the coverage check and web listings; it never starts with ``.tmp-`` (stems start
+    with ``jw``), so the temp-file sweep leaves it alone.
+    """
+    return f".{stem}.members.json"
+
+
+def sidecar_stem(name: str) -> str | None:
+    """The mosaic stem of a sidecar file name, or None when ``name`` is not a mosaic's sidecar."""
+    if not (name.startswith(".") and name.endswith(".members.json")):
+        return None
+    stem = name[1 : -len(".members.json")]
+    return stem if stem and is_mosaic_name(stem) and "/" not in stem else None
+
+
+def member_record(members: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
+    """The member set as stored: ``[name, size, mtime_ns]`` per file, sorted by name (folders left out,
+    so a move from proprietary to public, which keeps name, size and time, is no change)."""
+    return [[str(n), int(s), int(t)] for n, s, t in sorted(members, key=lambda m: str(m[0]))]
+
+
+def write_members(path: str | os.PathLike[str], stem: str, members: Sequence[tuple[str, int, int]]) -> None:
+    """Record the member set of a mosaic just rendered (atomically: temp file + rename, mode 0644)."""
+    body = {"version": MEMBERS_VERSION, "mosaic": stem, "members": member_record(members)}
+    atomic_write_text(path, json.dumps(body, indent=1) + "\n")
+
+
+def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[list[Any]] | None:
+    """The recorded member set, or None when there is none or it cannot be trusted (unreadable,
+    another format version, another mosaic's record, malformed)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            body = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("version") != MEMBERS_VERSION:
+        return None
+    if stem is not None and body.get("mosaic") != stem:
+        return None
+    members = body.get("members")
+    if not isinstance(members, list):
+        return None
+    if not all(isinstance(m, list) and len(m) == 3 for m in members):
+        return None
+    try:
+        return member_record([(m[0], m[1], m[2]) for m in members])
+    except (TypeError, ValueError):
+        return None
+
+
+def members_unchanged(path: str | os.PathLike[str], stem: str, members: Sequence[tuple[str, int, int]]) -> bool:
+    """True when the record at ``path`` holds exactly this member set (same names, sizes and mtimes).
+
+    A member added, removed, resized or given another mtime (older as well as newer) makes it
+    False, and so does a missing record (mosaics made before records existed are made once more).
+    """
+    recorded = read_members(path, stem)
+    return recorded is not None and recorded == member_record(members)

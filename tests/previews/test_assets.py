@@ -311,8 +311,10 @@ def test_daily_rescan_requests_every_partition_with_files(env) -> None:
     from jwql_dagster.schedules.previews import previews_daily_rescan
 
     settings, resources, instance = env
-    ctx = dg.build_schedule_context(instance=instance, resources={"archive": resources["archive"]})
-    requests = previews_daily_rescan(ctx)
+    # Closed after use: the context opens its own instance, and left open that instance stays the
+    # process's current defs-state storage after the test, breaking later Definitions loads.
+    with dg.build_schedule_context(instance=instance, resources={"archive": resources["archive"]}) as ctx:
+        requests = previews_daily_rescan(ctx)
     keys = sorted(str(r.partition_key) for r in requests)
     assert keys == [f"nircam|{P}", f"niriss|{P}"]
     assert previews_daily_rescan.default_status == dg.DefaultScheduleStatus.STOPPED

@@ -1,0 +1,258 @@
+"""Products that outlive their sources: previews of deleted FITS files, and mosaics whose member set changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from tests.previews.fitsmaker import write_fits
+from tests.previews.test_assets import E1, E2, E3, NIRCAM_PREVIEWS, NIRCAM_THUMBS, P, V, listing, make_program
+
+E4 = f"{P}001001_02102_00004"
+SWA = f"{E4}_NRC_SWA_MOSAIC_rate"
+
+
+@pytest.fixture
+def stale_env(jwql_env, sqlite_db):
+    """Settings, resources and a test instance; ``make_program`` is left to the test."""
+    from jwql_dagster.resources import build_resources
+    from jwql_dagster.resources.options import JwqlOptions
+
+    resources = build_resources(jwql_env)
+    resources["db"] = sqlite_db
+    resources["options"] = JwqlOptions(preview_workers=1, max_failure_rate=0.5, inline_previews="public")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("program", [P, "jw02000"])
+        yield jwql_env, resources, instance
+
+
+def _run(assets, resources, instance, partition_key, **kwargs):
+    result = dg.materialize(assets, partition_key=partition_key, resources=resources, instance=instance,
+                            raise_on_error=True, **kwargs)
+    assert result.success
+    return result
+
+
+def run_inventory(resources, instance, instrument="nircam"):
+    from jwql_dagster.assets.archive_files import archive_files
+    from jwql_dagster.partitions import program_instrument_key
+
+    return _run([archive_files], resources, instance, program_instrument_key(P, instrument))
+
+
+def run_previews(resources, instance, instrument="nircam"):
+    """preview_images/thumbnails and the coverage check of one partition; returns (result, metadata by asset)."""
+    from jwql_dagster.assets.previews import preview_assets, preview_coverage
+    from jwql_dagster.partitions import program_instrument_key
+
+    result = _run([preview_assets, preview_coverage], resources, instance, program_instrument_key(P, instrument))
+    meta = {m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("preview_assets")}
+    return result, meta
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        d = dict(attrs)
+        if tag in ("a", "img"):
+            self.targets.append(d.get("href") or d.get("src"))
+
+
+def gallery_names(resources, instance, settings) -> set[str]:
+    """File names the program's gallery page links to (previews and thumbnails)."""
+    from jwql_dagster.assets.previews import preview_gallery
+
+    _run([preview_gallery], resources, instance, P)
+    page = settings.output_root / "previews" / P / "index.html"
+    parser = _Links()
+    parser.feed(page.read_text())
+    return {os.path.basename(unquote(t)) for t in parser.targets}
+
+
+def test_deleted_fits_files_take_their_previews_thumbnails_and_orphaned_mosaic_along(stale_env, tmp_path) -> None:
+    settings, resources, instance = stale_env
+    make_program(settings.filesystem)
+    for instrument in ("nircam", "niriss"):
+        run_inventory(resources, instance, instrument)
+        run_previews(resources, instance, instrument)
+    prev, thumbs = settings.preview_root / P, settings.thumbnail_root / P
+    assert listing(prev, ".jpg") >= NIRCAM_PREVIEWS and listing(thumbs, ".thumb") >= NIRCAM_THUMBS
+    niriss = f"{P}002001_02101_00001_nis_rate_integ0"
+
+    # Look-alikes the cleanup must never touch: other names, a link out of the root, another program.
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(b"not ours")
+    decoys = [prev / f"{E3}_nrca1_rateints_integ0.jpg.bak", prev / f"{E3}_nrca1_rateints_notes.jpg",
+              prev / f"{E3}_nrca1_rateints_integX.jpg", thumbs / f"{E3}_nrca1_rateints_integ0.jpg",
+              settings.preview_root / "jw02000" / f"{E3}_nrca1_rateints_integ0.jpg"]
+    for d in decoys:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        d.write_bytes(b"decoy")
+    link = prev / f"{E3}_nrca1_rateints_integ7.jpg"
+    link.symlink_to(outside)
+
+    visit = settings.filesystem / "public" / P / V
+    uncal = visit / f"{E2}_nrcb1_uncal.fits"
+    aside = tmp_path / uncal.name
+    os.rename(uncal, aside)
+    for name in (f"{E3}_nrca1_rateints.fits", f"{E1}_nrcblong_rate.fits", f"{E1}_nrca4_rate.fits"):
+        (visit / name).unlink()
+    run_inventory(resources, instance)  # marks the four files deleted in `files`
+
+    # The gallery leaves deleted files out even before a preview run has removed their images.
+    shown = gallery_names(resources, instance, settings)
+    assert f"{E3}_nrca1_rateints_integ0.jpg" not in shown and f"{E1}_nrcblong_rate_integ0.thumb" not in shown
+    assert f"{E1}_nrca1_rate_integ0.jpg" in shown and f"{niriss}.jpg" in shown
+    assert (prev / f"{E3}_nrca1_rateints_integ0.jpg").is_file()
+
+    os.rename(aside, uncal)  # back in the archive (mtime kept), though `files` still says deleted: kept
+    result, meta = run_previews(resources, instance)
+    removed_previews = {f"{E3}_nrca1_rateints_integ{i}.jpg" for i in range(3)} | {
+        f"{E1}_nrcblong_rate_integ0.jpg", f"{E1}_nrca4_rate_integ0.jpg", f"{E1}_NRC_LW_MOSAIC_rate_integ0.jpg"}
+    removed_thumbs = {f"{E1}_nrcblong_rate_integ0.thumb", f"{E1}_nrca4_rate_integ0.thumb",
+                      f"{E1}_NRC_LW_MOSAIC_rate_integ0.thumb"}
+    assert listing(prev, ".jpg") == (NIRCAM_PREVIEWS - removed_previews) | {
+        f"{niriss}.jpg", f"{E3}_nrca1_rateints_notes.jpg", f"{E3}_nrca1_rateints_integX.jpg", link.name}
+    assert listing(thumbs, ".thumb") == (NIRCAM_THUMBS - removed_thumbs) | {f"{niriss}.thumb"}
+    assert all(d.read_bytes() == b"decoy" for d in decoys)
+    assert link.is_symlink() and outside.read_bytes() == b"not ours"
+    # the LW mosaic lost its second member and its record goes with it; the SWA one is remade from three
+    assert not (prev / f".{E1}_NRC_LW_MOSAIC_rate.members.json").exists()
+    assert (prev / f".{E1}_NRC_SWA_MOSAIC_rate.members.json").is_file()
+
+    m = meta["preview_images"]
+    assert m["previews_removed"].value == 6 and meta["thumbnails"]["thumbnails_removed"].value == 3
+    assert m["stale_removed"].value == 9 and meta["thumbnails"]["stale_removed"].value == 9
+    assert (m["deleted_files_cleaned"].value, m["mosaics_removed"].value) == (3, 1)
+    assert (m["files_made"].value, m["mosaics_made"].value, m["files_skipped"].value) == (0, 1, 6)
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any(line.startswith("removed 6 preview(s) and 3 thumbnail(s) of 3 file(s) deleted from the archive "
+                               "and 1 mosaic(s) no longer made") for line in logs), logs
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+
+    run_inventory(resources, instance)  # the returned uncal counts as present again
+    shown = gallery_names(resources, instance, settings)
+    assert not shown & (removed_previews | removed_thumbs)
+    assert f"{E2}_nrcb1_uncal_integ0.thumb" in shown and f"{E1}_NRC_SWA_MOSAIC_rate_integ0.thumb" in shown
+    _, meta = run_previews(resources, instance)  # nothing left to remove
+    assert meta["preview_images"]["stale_removed"].value == 0
+    assert meta["preview_images"]["mosaics_skipped"].value == 1
+
+
+def _mosaic_made(prev: Path) -> int:
+    return (prev / f"{SWA}_integ0.jpg").stat().st_mtime_ns
+
+
+def _recorded_members(prev: Path) -> list[str]:
+    """Member names in the mosaic's record (read as plain JSON, independent of the code under test)."""
+    body = json.loads((prev / f".{SWA}.members.json").read_text())
+    assert body["mosaic"] == SWA
+    return [m[0] for m in body["members"]]
+
+
+def test_mosaic_is_remade_when_its_member_set_changes_whatever_the_mtimes(stale_env) -> None:
+    from astropy.io import fits
+
+    settings, resources, instance = stale_env
+    visit = settings.filesystem / "public" / P / V
+    for det in ("nrca1", "nrca2"):
+        write_fits(visit / f"{E4}_{det}_rate.fits", det, "rate", seed=len(det))
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    prev = settings.preview_root / P
+    made = _mosaic_made(prev)
+
+    # a member arriving late with an old mtime (rsync -t / cp -p): older than the mosaic
+    old = time.time() - 86400
+    late = write_fits(visit / f"{E4}_nrca3_rate.fits", "nrca3", "rate", seed=3)
+    os.utime(late, (old, old))
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    remade = _mosaic_made(prev)
+    assert remade != made
+    assert _recorded_members(prev) == [f"{E4}_nrca{i}_rate.fits" for i in (1, 2, 3)]
+
+    # an unchanged member set is still skipped
+    _, meta = run_previews(resources, instance)
+    m = meta["preview_images"]
+    assert (m["mosaics_made"].value, m["mosaics_skipped"].value, m["files_made"].value) == (0, 1, 0)
+    assert _mosaic_made(prev) == remade
+
+    # a member given an older mtime, then replaced by other content that keeps that mtime (size differs)
+    member = visit / f"{E4}_nrca2_rate.fits"
+    os.utime(member, (old, old))
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    with fits.open(member, memmap=False) as hdul:
+        grown = fits.HDUList([h.copy() for h in hdul] + [fits.ImageHDU(np.zeros((4, 4), np.float32), name="EXTRA")])
+    size = member.stat().st_size
+    grown.writeto(member, overwrite=True)
+    os.utime(member, (old, old))
+    assert member.stat().st_size != size
+    before = _mosaic_made(prev)
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    assert _mosaic_made(prev) != before
+
+    # a member removed: two are left, so the mosaic is remade from them
+    late.unlink()
+    before = _mosaic_made(prev)
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    assert _mosaic_made(prev) != before
+    assert _recorded_members(prev) == [f"{E4}_nrca1_rate.fits", f"{E4}_nrca2_rate.fits"]
+    assert not list(prev.glob(".tmp-*"))
+
+
+def test_member_record_is_exact_and_atomic(tmp_path: Path) -> None:
+    from jwql_dagster.core.mosaic import members_sidecar_name, members_unchanged, read_members, sidecar_stem, write_members
+
+    stem = SWA
+    path = tmp_path / members_sidecar_name(stem)
+    members = [(f"{E4}_nrca2_rate.fits", 100, 2_000), (f"{E4}_nrca1_rate.fits", 90, 1_000)]
+    assert not members_unchanged(path, stem, members)  # no record yet (a mosaic made before records): remake
+    write_members(path, stem, members)
+    assert oct(path.stat().st_mode & 0o777) == "0o644" and [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert sidecar_stem(path.name) == stem and sidecar_stem(".tmp-x.members.json") is None
+    assert read_members(path, stem)[0][0] == f"{E4}_nrca1_rate.fits"  # sorted by name
+    assert members_unchanged(path, stem, list(reversed(members)))
+    assert not members_unchanged(path, stem, [(members[0][0], 100, 1_999), members[1]])  # older mtime
+    assert not members_unchanged(path, stem, [(members[0][0], 101, 2_000), members[1]])  # other size
+    assert not members_unchanged(path, stem, members[:1])  # one removed
+    assert not members_unchanged(path, stem, members + [(f"{E4}_nrca3_rate.fits", 1, 1)])  # one added
+    assert not members_unchanged(path, f"{E4}_NRC_SWB_MOSAIC_rate", members)  # another mosaic's record
+    path.write_text('{"version": 1, "mosaic": "%s", "members": [["a", 1]]}' % stem)
+    assert read_members(path, stem) is None
+    path.write_text("{not json")
+    assert not members_unchanged(path, stem, members)
+
+
+def test_gallery_hides_products_of_hidden_stems_by_exact_stem(tmp_path: Path) -> None:
+    from jwql_dagster.core.gallery import products_of, write_gallery
+
+    prev, thumb = tmp_path / "preview_images" / P, tmp_path / "thumbnails" / P
+    prev.mkdir(parents=True)
+    thumb.mkdir(parents=True)
+    gone, kept = f"{E1}_nrca1_rate", f"{E1}_nrca1_rateints"  # one stem is a prefix of the other
+    names = [f"{gone}_integ0.jpg", f"{kept}_integ0.jpg", f"{kept}_integ1.jpg"]
+    for n in names:
+        (prev / n).write_bytes(b"\xff\xd8jpeg\xff\xd9")
+    (thumb / f"{gone}_integ0.thumb").write_bytes(b"\xff\xd8jpeg\xff\xd9")
+    page = tmp_path / "out" / "index.html"
+    gallery = write_gallery(P, prev, thumb, page, hidden={gone})
+    assert gallery.n_previews == 2 and gallery.n_thumbnails == 0
+    text = page.read_text()
+    assert f"{gone}_integ0.jpg" not in text and f"{gone}_integ0.thumb" not in text and f"{kept}_integ1.jpg" in text
+    found = products_of({gone, kept}, names + [f".tmp-{gone}_integ0.jpg", f"{gone}_integ0.jpg.bak", f"{kept}_integ10.jpg"])
+    assert found == {gone: [f"{gone}_integ0.jpg"], kept: [f"{kept}_integ0.jpg", f"{kept}_integ1.jpg", f"{kept}_integ10.jpg"]}
