@@ -148,10 +148,12 @@ def partition_sources(
     return [by_name[n] for n in sorted(by_name)]
 
 
-def _mtimes(folder: Path, ext: str, sidecars: set[str] | None = None) -> dict[str, int]:
+def _mtimes(folder: Path, ext: str, sidecars: set[str] | None = None,
+            sizes: dict[str, int] | None = None) -> dict[str, int]:
     """name -> mtime_ns of the products in a folder: one directory listing, not a stat per file.
 
-    With ``sidecars``, the same listing also collects the names of mosaic member records.
+    With ``sidecars``, the same listing also collects the names of mosaic member records; with
+    ``sizes``, the products' sizes (from the same stat).
     """
     out: dict[str, int] = {}
     try:
@@ -161,9 +163,12 @@ def _mtimes(folder: Path, ext: str, sidecars: set[str] | None = None) -> dict[st
                     sidecars.add(e.name)
                 if e.name.endswith(ext) and not e.name.startswith("."):
                     try:
-                        out[e.name] = e.stat().st_mtime_ns
+                        st = e.stat()
                     except FileNotFoundError:
-                        pass
+                        continue
+                    out[e.name] = st.st_mtime_ns
+                    if sizes is not None:
+                        sizes[e.name] = st.st_size
     except FileNotFoundError:
         pass
     return out
@@ -215,6 +220,11 @@ def member_stats(members: Sequence[SourceFile]) -> list[tuple[str, int, int]]:
     return [(m.name, m.size, m.mtime_ns) for m in members]
 
 
+def mosaic_outputs(stem: str) -> tuple[str, str]:
+    """The integration-0 preview and thumbnail of a mosaic, the outputs its member record names."""
+    return f"{stem}_integ0.jpg", f"{stem}_integ0.thumb"
+
+
 def _up_to_date(stem: str, newest_ns: int, want_thumb: bool, previews: dict[str, int], thumbs: dict[str, int]) -> bool:
     jpg = previews.get(f"{stem}_integ0.jpg")
     if jpg is None or jpg < newest_ns:
@@ -243,8 +253,9 @@ def plan_partition(
     ``overwrite`` renders everything again.
     """
     sidecars: set[str] = set()
-    previews = {} if overwrite else _mtimes(preview_dir, ".jpg", sidecars)
-    thumbs = {} if overwrite else _mtimes(thumbnail_dir, ".thumb")
+    sizes: dict[str, int] = {}
+    previews = {} if overwrite else _mtimes(preview_dir, ".jpg", sidecars, sizes)
+    thumbs = {} if overwrite else _mtimes(thumbnail_dir, ".thumb", sizes=sizes)
     plan = Plan()
     for src in sources:
         want_thumb = src.suffix in THUMBNAIL_SUFFIXES
@@ -267,9 +278,14 @@ def plan_partition(
             stem = dummy[: -len(".fits")]
             record = members_sidecar_name(stem)
             # Outputs present (any age) and the same member set: the member record replaces the
-            # mtime comparison, which missed members arriving with an older mtime.
+            # mtime comparison, which missed members arriving with an older mtime. The record also
+            # names the outputs it was written with (size, mtime), so outputs another run of the
+            # partition put there afterwards are never taken for the recorded ones.
+            jpg, thumb = mosaic_outputs(stem)
             if (not overwrite and _up_to_date(stem, 0, True, previews, thumbs) and record in sidecars
-                    and members_unchanged(preview_dir / record, stem, member_stats(members))):
+                    and members_unchanged(preview_dir / record, stem, member_stats(members),
+                                          {jpg: (sizes.get(jpg, -1), previews[jpg]),
+                                           thumb: (sizes.get(thumb, -1), thumbs[thumb])})):
                 plan.skipped_mosaics.append(dummy)
                 continue
             plan.tasks.append(RenderTask("mosaic", dummy, list(group), str(preview_dir), str(thumbnail_dir)))
@@ -385,6 +401,14 @@ def recorded_failures(db: JwqlDatabase, program: str, instrument: str) -> dict[s
     return {r[0]: r[1] for r in rows}
 
 
+def recorded_mosaic_failures(db: JwqlDatabase, program: str, instrument: str) -> set[str]:
+    """Dummy FITS names of the partition's mosaics that have a failure row."""
+    table = FileFailure.__table__
+    with db.session(readonly=True) as session:
+        return set(session.scalars(sa.select(table.c.filename).where(
+            table.c.product == MOSAIC_PRODUCT, table.c.program == program, table.c.instrument == instrument)))
+
+
 # ---------------------------------------------------------------- products of files deleted from the archive
 
 
@@ -444,7 +468,7 @@ def remove_stale_products(
     archive: ArchiveFilesystem,
     program: str,
     gone: Collection[str],
-    current_mosaics: Collection[str],
+    current_mosaics: Collection[str] | None,
 ) -> Removal:
     """Delete the previews, thumbnails and mosaics made from FITS files that are gone from the archive.
 
@@ -453,9 +477,12 @@ def remove_stale_products(
     stem: ``<stem>_integ<i>.jpg`` and ``<stem>_integ<i>.thumb``. A mosaic goes when its member
     record lists a gone file and the current member set no longer makes that mosaic (not in
     ``current_mosaics``, the stems planned this run); a mosaic still made is remade instead.
-    Paths go through ``safe_output_path``; only regular files are unlinked. Integration 0 goes
-    first (it marks a complete set, so an interrupted removal never leaves a set that looks
-    whole) and a mosaic's member record last (it is what proves the mosaic was ours).
+    ``current_mosaics`` None: the partition makes no mosaics (not NIRCam), so no member record
+    can name one of its files and none is read. Paths go through ``safe_output_path``; only
+    regular files are unlinked. Integration 0 goes first (it marks a complete set, so an
+    interrupted removal never leaves a set that looks whole) and a mosaic's member record last,
+    only once all its products are gone (it is what proves the mosaic was ours, so a product
+    that could not be removed is still traced to the mosaic by the next run).
     """
     removal = Removal()
     if not gone:
@@ -466,7 +493,7 @@ def remove_stale_products(
     preview_names = _names(preview_dir)
     thumb_names = _names(thumbnail_dir)
     mosaic_stems: set[str] = set()
-    for name in preview_names:
+    for name in preview_names if current_mosaics is not None else ():
         stem = sidecar_stem(name)
         if stem is None or stem in current_mosaics:
             continue
@@ -478,6 +505,7 @@ def remove_stale_products(
     thumbs = products_of(stems, (n for n in thumb_names if n.endswith(".thumb")))
     for stem in sorted(stems):
         removed_any = False
+        errors_before = len(removal.errors)
         for name in jpgs.get(stem, []):
             if _unlink_product(archive, archive.preview_root, program, name, removal.errors):
                 removal.previews.append(name)
@@ -487,6 +515,8 @@ def remove_stale_products(
                 removal.thumbnails.append(name)
                 removed_any = True
         if stem in mosaic_stems:
+            if len(removal.errors) > errors_before:
+                continue  # a product is left: keep the record, the next run tries again
             _unlink_product(archive, archive.preview_root, program, members_sidecar_name(stem), removal.errors)
             removal.mosaics.append(f"{stem}.fits")
         elif removed_any:
@@ -515,13 +545,31 @@ def _failure_table(failed: Sequence[tuple[RenderOutcome, list[SourceFile]]]) -> 
     return "\n".join(lines)
 
 
-def _record_mosaic_members(archive: ArchiveFilesystem, program: str, dummy: str, members: Sequence[SourceFile]) -> None:
-    """Write the member record of a mosaic just rendered (after its outputs, so a crash before it only remakes)."""
+def _record_mosaic_members(
+    archive: ArchiveFilesystem, program: str, dummy: str, members: Sequence[SourceFile]
+) -> str | None:
+    """Write the member record of a mosaic just rendered (after its outputs, so a crash before it only remakes).
+
+    The record names the integration-0 outputs as found now (size, mtime). Returns the reason
+    when it could not be written (an odd file in its place, permissions, a full disk): the
+    mosaic is then remade by the next run, and this run goes on.
+    """
     if not members:
-        return
+        return None
     stem = dummy[: -len(".fits")] if dummy.endswith(".fits") else dummy
-    write_members(archive.safe_output_path(archive.preview_root, program, members_sidecar_name(stem)), stem,
-                  member_stats(members))
+    jpg, thumb = mosaic_outputs(stem)
+    try:
+        outputs = {}
+        for root, name in ((archive.preview_root, jpg), (archive.thumbnail_root, thumb)):
+            st = os.stat(archive.safe_output_path(root, program, name))
+            outputs[name] = (st.st_size, st.st_mtime_ns)
+        write_members(archive.safe_output_path(archive.preview_root, program, members_sidecar_name(stem)), stem,
+                      member_stats(members), outputs)
+    except UnsafePathError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{exc.strerror or exc}"
+    return None
 
 
 def gallery_path(archive: ArchiveFilesystem, program: str) -> Path:
@@ -581,7 +629,7 @@ def preview_assets(
     # Files deleted from the archive (archive_files marks them) take their previews with them.
     present = {_get(item, "name") for item in listed}
     gone = sorted(deleted_sources(db, program, instrument) - present)
-    removal = remove_stale_products(archive, program, gone, plan.mosaic_stems)
+    removal = remove_stale_products(archive, program, gone, plan.mosaic_stems if instrument == "nircam" else None)
     if removal.total:
         context.log.info(
             f"removed {len(removal.previews)} preview(s) and {len(removal.thumbnails)} thumbnail(s) of "
@@ -602,7 +650,10 @@ def preview_assets(
     for i, outcome in enumerate(execute_tasks(plan.tasks, options.preview_workers), 1):
         outcomes.append(outcome)
         if outcome.ok and outcome.kind == "mosaic":
-            _record_mosaic_members(archive, program, outcome.name, plan.members.get(outcome.name, []))
+            problem = _record_mosaic_members(archive, program, outcome.name, plan.members.get(outcome.name, []))
+            if problem:
+                context.log.warning(f"could not write the member record of {outcome.name} (it is remade "
+                                    f"next run): {problem}")
         log = context.log.info if outcome.ok else context.log.warning
         log(_progress_line(i, n, outcome))
     wall = time.perf_counter() - start
@@ -615,6 +666,9 @@ def preview_assets(
     # failure rows of deleted files and of mosaics no longer made are moot: cleared the same way
     succeeded += [(name, PRODUCT) for name in gone]
     succeeded += [(name, MOSAIC_PRODUCT) for name in removal.mosaics]
+    # ... and so are those of mosaics no longer made at all, also ones that never rendered (no record)
+    current = {f"{stem}.fits" for stem in plan.mosaic_stems}
+    succeeded += [(name, MOSAIC_PRODUCT) for name in sorted(recorded_mosaic_failures(db, program, instrument) - current)]
     record_failures(db, program, instrument, context.run_id, failed, succeeded)
 
     previews_written = sorted(p for o in made for p in o.previews)

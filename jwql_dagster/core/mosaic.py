@@ -359,15 +359,30 @@ def member_record(members: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
     return [[str(n), int(s), int(t)] for n, s, t in sorted(members, key=lambda m: str(m[0]))]
 
 
-def write_members(path: str | os.PathLike[str], stem: str, members: Sequence[tuple[str, int, int]]) -> None:
-    """Record the member set of a mosaic just rendered (atomically: temp file + rename, mode 0644)."""
-    body = {"version": MEMBERS_VERSION, "mosaic": stem, "members": member_record(members)}
+def write_members(
+    path: str | os.PathLike[str],
+    stem: str,
+    members: Sequence[tuple[str, int, int]],
+    outputs: dict[str, tuple[int, int]] | None = None,
+) -> None:
+    """Record the member set of a mosaic just rendered (atomically: temp file + rename, mode 0644).
+
+    ``outputs``: output name -> (size, mtime_ns) of the integration-0 preview and thumbnail this
+    render wrote. They tie the record to those very files: when another run of the partition
+    replaces the outputs between this run's render and its record, the record no longer matches
+    them and the mosaic is remade instead of passing as up to date.
+    """
+    body: dict[str, Any] = {"version": MEMBERS_VERSION, "mosaic": stem, "members": member_record(members)}
+    if outputs is not None:
+        body["outputs"] = _output_record(outputs)
     atomic_write_text(path, json.dumps(body, indent=1) + "\n")
 
 
-def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[list[Any]] | None:
-    """The recorded member set, or None when there is none or it cannot be trusted (unreadable,
-    another format version, another mosaic's record, malformed)."""
+def _output_record(outputs: dict[str, tuple[int, int]]) -> dict[str, list[int]]:
+    return {str(name): [int(size), int(mtime)] for name, (size, mtime) in sorted(outputs.items())}
+
+
+def _read_body(path: str | os.PathLike[str], stem: str | None) -> dict[str, Any] | None:
     try:
         with open(path, encoding="utf-8") as fh:
             body = json.load(fh)
@@ -377,6 +392,17 @@ def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[
         return None
     if stem is not None and body.get("mosaic") != stem:
         return None
+    return body
+
+
+def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[list[Any]] | None:
+    """The recorded member set, or None when there is none or it cannot be trusted (unreadable,
+    another format version, another mosaic's record, malformed)."""
+    body = _read_body(path, stem)
+    return None if body is None else _members_of(body)
+
+
+def _members_of(body: dict[str, Any]) -> list[list[Any]] | None:
     members = body.get("members")
     if not isinstance(members, list):
         return None
@@ -388,11 +414,29 @@ def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[
         return None
 
 
-def members_unchanged(path: str | os.PathLike[str], stem: str, members: Sequence[tuple[str, int, int]]) -> bool:
+def members_unchanged(
+    path: str | os.PathLike[str],
+    stem: str,
+    members: Sequence[tuple[str, int, int]],
+    outputs: dict[str, tuple[int, int]] | None = None,
+) -> bool:
     """True when the record at ``path`` holds exactly this member set (same names, sizes and mtimes).
 
     A member added, removed, resized or given another mtime (older as well as newer) makes it
     False, and so does a missing record (mosaics made before records existed are made once more).
+    With ``outputs`` (name -> (size, mtime_ns) of the integration-0 outputs now on disk), the
+    record must also name exactly those files: outputs replaced after the record was written (by
+    another run of the partition) make it False, and so does a record without outputs.
     """
-    recorded = read_members(path, stem)
-    return recorded is not None and recorded == member_record(members)
+    body = _read_body(path, stem)
+    if body is None:
+        return False
+    recorded = _members_of(body)
+    if recorded is None or recorded != member_record(members):
+        return False
+    if outputs is None:
+        return True
+    try:
+        return body.get("outputs") == _output_record(outputs)
+    except (TypeError, ValueError):
+        return False

@@ -256,3 +256,154 @@ def test_gallery_hides_products_of_hidden_stems_by_exact_stem(tmp_path: Path) ->
     assert f"{gone}_integ0.jpg" not in text and f"{gone}_integ0.thumb" not in text and f"{kept}_integ1.jpg" in text
     found = products_of({gone, kept}, names + [f".tmp-{gone}_integ0.jpg", f"{gone}_integ0.jpg.bak", f"{kept}_integ10.jpg"])
     assert found == {gone: [f"{gone}_integ0.jpg"], kept: [f"{kept}_integ0.jpg", f"{kept}_integ1.jpg", f"{kept}_integ10.jpg"]}
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+E5 = f"{P}001001_02102_00005"
+LW5 = f"{E5}_NRC_LW_MOSAIC_rate"
+
+
+def _fake_products(prev: Path, thumbs: Path, stem: str) -> None:
+    prev.mkdir(parents=True, exist_ok=True)
+    thumbs.mkdir(parents=True, exist_ok=True)
+    (prev / f"{stem}_integ0.jpg").write_bytes(b"\xff\xd8jpeg\xff\xd9")
+    (thumbs / f"{stem}_integ0.thumb").write_bytes(b"\xff\xd8jpeg\xff\xd9")
+
+
+def test_orphaned_mosaic_keeps_its_record_until_every_product_is_removed(stale_env, monkeypatch) -> None:
+    """A product that cannot be removed (permissions) must not lose the record that proves the mosaic was ours."""
+    from jwql_dagster.assets import previews
+    from jwql_dagster.core.mosaic import members_sidecar_name, write_members
+
+    settings, resources, _ = stale_env
+    archive = resources["archive"]
+    prev, thumbs = settings.preview_root / P, settings.thumbnail_root / P
+    _fake_products(prev, thumbs, LW5)
+    record = prev / members_sidecar_name(LW5)
+    gone = f"{E5}_nrcblong_rate.fits"
+    write_members(record, LW5, [(f"{E5}_nrcalong_rate.fits", 10, 1), (gone, 10, 1)])
+
+    real_unlink = os.unlink
+    stuck = str(thumbs / f"{LW5}_integ0.thumb")
+
+    def unlink(path, *args, **kwargs):
+        if os.fspath(path) == stuck:
+            raise PermissionError(13, "Permission denied", stuck)
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    removal = previews.remove_stale_products(archive, P, {gone}, set())
+    assert [e.split(":")[0] for e in removal.errors] == [f"{LW5}_integ0.thumb"]
+    assert not (prev / f"{LW5}_integ0.jpg").exists() and (thumbs / f"{LW5}_integ0.thumb").exists()
+    assert record.is_file()  # kept: the next run can still trace the leftover thumbnail to this mosaic
+
+    monkeypatch.setattr(os, "unlink", real_unlink)  # permissions fixed: the next run finishes the job
+    removal = previews.remove_stale_products(archive, P, {gone}, set())
+    assert removal.thumbnails == [f"{LW5}_integ0.thumb"] and removal.mosaics == [f"{LW5}.fits"]
+    assert not record.exists() and not (thumbs / f"{LW5}_integ0.thumb").exists()
+
+
+@pytest.mark.parametrize("odd", ["folder", "link_out"])
+def test_a_member_record_that_cannot_be_written_does_not_stop_the_run(stale_env, tmp_path, odd) -> None:
+    settings, resources, instance = stale_env
+    visit = settings.filesystem / "public" / P / V
+    for det in ("nrcalong", "nrcblong"):
+        write_fits(visit / f"{E5}_{det}_rate.fits", det, "rate", seed=len(det))
+    prev = settings.preview_root / P
+    prev.mkdir(parents=True)
+    record = prev / f".{LW5}.members.json"
+    if odd == "folder":
+        record.mkdir()
+    else:
+        record.symlink_to(tmp_path / "elsewhere.json")
+    result, meta = run_previews(resources, instance)
+    m = meta["preview_images"]
+    assert (m["files_made"].value, m["mosaics_made"].value) == (2, 1)
+    assert (prev / f"{LW5}_integ0.jpg").is_file()
+    assert not (tmp_path / "elsewhere.json").exists()
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("member record" in line and LW5 in line for line in logs), logs
+
+
+def test_mosaic_left_stale_by_two_concurrent_runs_is_remade(stale_env) -> None:
+    """Run B renders {a1,a2,a3}; run A, planned before a3 arrived, replaces the outputs with {a1,a2} and
+    writes its record just before B writes its own: the outputs are A's, the record B's. The mosaic
+    must not count as up to date."""
+    from jwql_dagster.core.atomic import atomic_write_bytes
+
+    settings, resources, instance = stale_env
+    visit = settings.filesystem / "public" / P / V
+    for i, det in enumerate(("nrca1", "nrca2", "nrca3")):
+        write_fits(visit / f"{E4}_{det}_rate.fits", det, "rate", seed=i)
+    _, meta = run_previews(resources, instance)  # run B
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    prev, thumbs = settings.preview_root / P, settings.thumbnail_root / P
+    record = prev / f".{SWA}.members.json"
+    b_record = record.read_bytes()
+    # run A: its outputs (made from two members) land after B's, its record too ...
+    atomic_write_bytes(prev / f"{SWA}_integ0.jpg", b"\xff\xd8 two-member mosaic \xff\xd9")
+    atomic_write_bytes(thumbs / f"{SWA}_integ0.thumb", b"\xff\xd8 two-member thumbnail \xff\xd9")
+    body = json.loads(b_record)
+    body["members"] = body["members"][:2]
+    record.write_text(json.dumps(body))
+    record.write_bytes(b_record)  # ... and B's record, written a moment later, wins
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["mosaics_made"].value == 1
+    assert (prev / f"{SWA}_integ0.jpg").read_bytes() != b"\xff\xd8 two-member mosaic \xff\xd9"
+    _, meta = run_previews(resources, instance)  # and then it is up to date again
+    assert (meta["preview_images"]["mosaics_made"].value, meta["preview_images"]["mosaics_skipped"].value) == (0, 1)
+
+
+def test_failure_row_of_a_mosaic_no_longer_made_is_cleared(stale_env) -> None:
+    """A mosaic that never rendered has no member record; when a member is deleted and the group is
+    gone, its failure row must go too."""
+    import sqlalchemy as sa
+    from astropy.io import fits
+
+    from jwql_dagster.db.models import FileFailure
+
+    settings, resources, instance = stale_env
+    visit = settings.filesystem / "public" / P / V
+    write_fits(visit / f"{E5}_nrcalong_rate.fits", "nrcalong", "rate", seed=1)
+    bad = write_fits(visit / f"{E5}_nrcblong_rate.fits", "nrcblong", "rate", seed=2)
+    with fits.open(bad, mode="update") as hdul:
+        hdul[0].header["SUBSTRT1"] = 2040  # a 32 px subarray from column 2040 does not fit: the mosaic fails
+    run_inventory(resources, instance)
+    _, meta = run_previews(resources, instance)
+    assert (meta["preview_images"]["files_made"].value, meta["preview_images"]["mosaics_failed"].value) == (2, 1)
+    t = FileFailure.__table__
+
+    def rows():
+        with resources["db"].session(readonly=True) as s:
+            return sorted(tuple(r) for r in s.execute(sa.select(t.c.filename, t.c.product)))
+
+    assert rows() == [(f"{LW5}.fits", "mosaic")]
+    bad.unlink()
+    run_inventory(resources, instance)
+    _, meta = run_previews(resources, instance)
+    assert meta["preview_images"]["deleted_files_cleaned"].value == 1
+    assert rows() == []
+
+
+def test_runs_of_other_instruments_do_not_read_nircam_member_records(stale_env, monkeypatch) -> None:
+    from jwql_dagster.assets import previews
+
+    settings, resources, instance = stale_env
+    make_program(settings.filesystem)
+    for instrument in ("nircam", "niriss"):
+        run_inventory(resources, instance, instrument)
+        run_previews(resources, instance, instrument)
+    visit = settings.filesystem / "public" / P / f"{P}002001"
+    extra = write_fits(visit / f"{P}002001_02101_00002_nis_rate.fits", "nis", "rate")
+    run_inventory(resources, instance, "niriss")
+    run_previews(resources, instance, "niriss")
+    extra.unlink()
+    run_inventory(resources, instance, "niriss")  # one deleted NIRISS file: every later niriss run has a `gone`
+    reads = []
+    real = previews.read_members
+    monkeypatch.setattr(previews, "read_members", lambda *a, **k: reads.append(a) or real(*a, **k))
+    _, meta = run_previews(resources, instance, "niriss")
+    assert meta["preview_images"]["deleted_files_cleaned"].value == 1
+    assert reads == []  # NIRCam's mosaic records cannot name a NIRISS file
