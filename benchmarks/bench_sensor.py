@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         base = args.tree
     root = base / "archive"
+    added: list[Path] = []  # files the arrival steps write; removed at the end so a kept tree can be reused
     try:
         if (root / "public").is_dir():
             vdirs = visit_dirs(root, args.programs, args.dirs)
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 p = d / file_name(d, first_exposure + i * 5)
                 open(p, "wb").close()
                 paths.append(p)
+                added.append(p)
             t, result = timed(lambda: tick(cursor))
             assert result.files == len(paths), result.summary()
             record(db, root, paths)
@@ -210,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            for p in added:
+                p.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import re
 import dagster as dg
 
 INSTRUMENTS: tuple[str, ...] = ("fgs", "miri", "nircam", "niriss", "nirspec")
-PROGRAM_KEY_RE = re.compile(r"^jw\d{5}$")
+PROGRAM_KEY_RE = re.compile(r"jw[0-9]{5}")  # fullmatch: no trailing newline, ASCII digits only
 
 program_partitions = dg.DynamicPartitionsDefinition(name="program")
 instrument_partitions = dg.StaticPartitionsDefinition(list(INSTRUMENTS))
@@ -36,4 +36,4 @@ def split_program_instrument(partition_key: str | dg.MultiPartitionKey) -> tuple
 
 def is_program_key(name: str) -> bool:
     """True for an archive folder name that is a program partition key (``jw`` + 5 digits)."""
-    return bool(PROGRAM_KEY_RE.match(name))
+    return bool(PROGRAM_KEY_RE.fullmatch(name))

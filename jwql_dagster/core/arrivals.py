@@ -45,6 +45,15 @@ INFLIGHT_TTL_SECONDS = 86400.0
 # Directory states in the cursor besides a real mtime.
 CHANGED = 0  # list on the next tick, compare with the known files
 INITIAL = -1  # list on the next tick, as in the first tick (materialized partitions are skipped)
+# A visit folder that is the same folder as one walked before it (two links to one target): not
+# listed, its files count at the first path; kept, so it takes over when the first path goes.
+SHADOWED = -3
+# A program or visit folder that is a symlink the rule does not follow because it is dangling or
+# leads to a place scanned anyway: not listed, judged again (silently) on every tick, so it is
+# walked as soon as it resolves somewhere archive_files would list it from. (Links out of the
+# archive and loops are dropped instead, reported once, until their parent folder changes:
+# nothing outside the archive is touched on every tick.)
+UNFOLLOWED = -4
 # Cursor key: the partitions materialized at the first tick, skipped by the whole first pass.
 INITIAL_SKIP_KEY = "initial_skip"
 
@@ -70,6 +79,10 @@ OUTSIDE = "outside"  # target outside the archive: not followed, reported
 LOOP = "loop"  # a link loop, or a folder link to one of its own parents: not followed, reported
 BROKEN = "broken"  # dangling, unreadable, or not what belongs there (a file where a folder goes): ignored
 LINK_KINDS = ("program", "visit", "file")
+# Linux resolves a path in one open(O_PATH) and names the result in /proc/self/fd: a few system
+# calls per link, where os.path.realpath lstats every component of the path in Python.
+_O_PATH = getattr(os, "O_PATH", 0)
+_PROC_FD = "/proc/self/fd"
 
 
 class ArchiveLinks:
@@ -90,6 +103,8 @@ class ArchiveLinks:
         # longest first, so a position is taken below the innermost area folder
         self.area_roots = tuple(sorted({os.path.realpath(os.path.join(root, a)) for a in areas}, key=len, reverse=True))
         self.bounds = (self.root, *self.area_roots)
+        self._fast = bool(_O_PATH) and os.path.isdir(_PROC_FD)
+        self._parents: dict[str, str] = {}  # folder -> its real path, for this listing (one tick)
 
     @staticmethod
     def _under(path: str, base: str) -> bool:
@@ -119,26 +134,58 @@ class ArchiveLinks:
             return False
         return len(parts) == 1 or (len(parts) == 2 and _is_visit_name(parts[1]))
 
+    def _realpath(self, path: str) -> tuple[str, os.stat_result | None]:
+        """``os.path.realpath(path, strict=True)``, with the target's stat when it came for free.
+
+        Raises OSError (errno ELOOP for a loop) when ``path`` does not resolve. Nothing is read:
+        an ``O_PATH`` descriptor opens no file or device, it only names the resolved path.
+        """
+        if self._fast:
+            fd = os.open(path, _O_PATH | os.O_CLOEXEC)  # follows every link; ENOENT, ELOOP... as realpath does
+            try:
+                try:
+                    real = os.readlink(f"{_PROC_FD}/{fd}")
+                except OSError:
+                    real = ""
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if real.startswith(os.sep) and not real.endswith(" (deleted)"):
+                return real, st
+            self._fast = False  # no usable /proc: resolve in Python from now on
+        return os.path.realpath(path, strict=True), None
+
+    def _parent_real(self, folder: str) -> str:
+        real = self._parents.get(folder)
+        if real is None:
+            try:
+                real = self._realpath(folder)[0]
+            except OSError:
+                real = os.path.realpath(folder)
+            self._parents[folder] = real
+        return real
+
     def judge(self, path: str | os.PathLike[str], kind: str) -> tuple[str, str]:
         """(verdict, real target or '') of the symlink at ``path`` standing for a ``kind`` ("program", "visit", "file")."""
         path = os.fspath(path)
         try:
-            real = os.path.realpath(path, strict=True)
+            real, st = self._realpath(path)
         except OSError as exc:
             return (LOOP if exc.errno == errno.ELOOP else BROKEN), ""
         if not self.inside(real):
             return OUTSIDE, real
-        try:
-            st = os.stat(real)
-        except OSError:
-            return BROKEN, real
+        if st is None:
+            try:
+                st = os.stat(real)
+            except OSError:
+                return BROKEN, real
         if kind == "file":
             if not statmod.S_ISREG(st.st_mode):
                 return BROKEN, real
         else:
             if not statmod.S_ISDIR(st.st_mode):
                 return BROKEN, real
-            if self._under(os.path.realpath(os.path.dirname(path)), real):
+            if self._under(self._parent_real(os.path.dirname(path)), real):
                 return LOOP, real  # the folder would contain itself
         return (SAME if self.scanned(real, kind) else FOLLOW), real
 
@@ -371,26 +418,32 @@ class _Scan:
             return mode
         return mtime_ns
 
-    def follow(self, rel: str, kind: str) -> bool:
-        """Whether the symlink at ``rel`` is followed (ArchiveLinks); a link out or a loop is reported."""
+    def verdict(self, rel: str, kind: str) -> str:
+        """The ArchiveLinks verdict on the symlink at ``rel``; a link out of the archive or a loop is reported."""
         verdict, real = self.links.judge(self.abspath(rel), kind)
         text = self.links.message(verdict, rel, real)
         if text:
             self.result.problems.append(text)
-        return verdict == FOLLOW
+        return verdict
+
+    def follow(self, rel: str, kind: str) -> bool:
+        """Whether the symlink at ``rel`` is followed (ArchiveLinks); a link out or a loop is reported."""
+        return self.verdict(rel, kind) == FOLLOW
 
     def stat_dir(self, rel: str, ancestors: set[tuple[int, int]], kind: str = "area") -> os.stat_result | None:
-        """stat a directory; None when it vanished or is a link not followed. Loops and unreadable paths are reported.
+        """stat a directory; None when it vanished. Loops and unreadable paths are reported.
 
         Areas are always followed; a program or visit folder that is a symlink is judged by the
-        link rule on every tick (one ``lstat`` per folder, as many calls as a plain ``stat``).
+        link rule on every tick (an ``lstat`` per folder, then a few calls per symlink); one not
+        followed (reported when out of the archive or a loop) raises ``_Unfollowed`` with the verdict.
         """
         path = self.abspath(rel)
         try:
             st = os.stat(path) if kind == "area" else os.lstat(path)
             if statmod.S_ISLNK(st.st_mode):
-                if not self.follow(rel, kind):
-                    return None
+                verdict = self.verdict(rel, kind)
+                if verdict != FOLLOW:
+                    raise _Unfollowed(verdict)
                 st = os.stat(path)
         except FileNotFoundError:
             return None
@@ -407,17 +460,23 @@ class _Scan:
             raise _Loop()
         return st
 
-    def list_subdirs(self, rel: str, accept: Callable[[str], bool], kind: str) -> list[str] | None:
+    def list_subdirs(self, rel: str, accept: Callable[[str], bool], kind: str) -> tuple[list[str], list[str]] | None:
+        """(folders to walk, symlinks to judge again each tick) among the entries of ``rel``; None when it cannot
+        be listed. Links out of the archive and loops are in neither (reported here, once)."""
         try:
-            names = []
+            names: list[str] = []
+            unfollowed: list[str] = []
             with os.scandir(self.abspath(rel)) as it:
                 for entry in it:
                     if not accept(entry.name):
                         continue
                     try:
                         if entry.is_symlink():
-                            if self.follow(f"{rel}/{entry.name}", kind):
+                            verdict = self.verdict(f"{rel}/{entry.name}", kind)
+                            if verdict == FOLLOW:
                                 names.append(entry.name)
+                            elif verdict in (SAME, BROKEN):
+                                unfollowed.append(entry.name)
                         elif entry.is_dir(follow_symlinks=False):
                             names.append(entry.name)
                     except OSError as exc:
@@ -425,9 +484,9 @@ class _Scan:
                             self.problem("symlink loop at", f"{rel}/{entry.name}")
                         else:
                             self.problem("cannot stat", f"{rel}/{entry.name}", exc)
-            return sorted(names)
+            return sorted(names), sorted(unfollowed)
         except FileNotFoundError:
-            return []
+            return [], []
         except OSError as exc:
             self.problem("cannot list", rel, exc)
             return None
@@ -476,21 +535,42 @@ class _Scan:
                 prev_area = tree[area] = [CHANGED, {}]
             programs: dict = prev_area[1]
             if prev_area[0] != st.st_mtime_ns or prev_area[0] <= 0:
-                names = self.list_subdirs(area, _is_program_name, "program")
-                if names is not None:
+                listed = self.list_subdirs(area, _is_program_name, "program")
+                if listed is not None:
+                    names, unfollowed = listed
                     self.result.dirs_listed += 1
                     for gone in set(programs) - set(names):
                         for visit in programs[gone][1]:
                             changed.append((f"{area}/{gone}/{visit}", -2))
-                        del programs[gone]
+                        if gone in unfollowed:
+                            programs[gone] = [UNFOLLOWED, {}]
+                        else:
+                            del programs[gone]
+                    for name in unfollowed:
+                        programs.setdefault(name, [UNFOLLOWED, {}])
                     for name in names:
-                        programs.setdefault(name, [CHANGED, {}])
+                        prow = programs.setdefault(name, [CHANGED, {}])
+                        if prow[0] == UNFOLLOWED:
+                            prow[0] = CHANGED
                     prev_area[0] = self.record_mtime(st.st_mtime_ns)
             for program in sorted(programs):
                 prow = programs[program]
                 rel_program = f"{area}/{program}"
                 try:
+                    if prow[0] == UNFOLLOWED:
+                        verdict = self.verdict(rel_program, "program")  # dangling or the same: nothing to report
+                        if verdict != FOLLOW:
+                            raise _Unfollowed(verdict)
+                        prow[0] = CHANGED
                     pst = self.stat_dir(rel_program, area_ids, "program")
+                except _Unfollowed as exc:
+                    for visit in prow[1]:  # (for a program judged again: placeholders left by the per-tick cap)
+                        changed.append((f"{rel_program}/{visit}", -2))
+                    if exc.verdict in (SAME, BROKEN):
+                        programs[program] = [UNFOLLOWED, {}]
+                    else:
+                        del programs[program]  # out of the archive or a loop: reported, dropped
+                    continue
                 except _Skip:
                     continue
                 self.result.dirs_checked += 1
@@ -502,19 +582,39 @@ class _Scan:
                 program_ids = area_ids | {(pst.st_dev, pst.st_ino)}
                 visits: dict = prow[1]
                 if prow[0] != pst.st_mtime_ns or prow[0] <= 0:
-                    names = self.list_subdirs(rel_program, _is_visit_name, "visit")
-                    if names is not None:
+                    listed = self.list_subdirs(rel_program, _is_visit_name, "visit")
+                    if listed is not None:
+                        names, unfollowed = listed
                         self.result.dirs_listed += 1
                         for gone in set(visits) - set(names):
-                            changed.append((f"{rel_program}/{gone}", -2))
+                            if visits[gone] != UNFOLLOWED:
+                                changed.append((f"{rel_program}/{gone}", -2))
                             del visits[gone]
+                        for name in unfollowed:
+                            visits[name] = UNFOLLOWED
                         for name in names:
-                            visits.setdefault(name, default_new)
+                            if visits.setdefault(name, default_new) == UNFOLLOWED:
+                                visits[name] = default_new  # a link replaced by a folder, or followed now
                         prow[0] = self.record_mtime(pst.st_mtime_ns)
                 for visit in sorted(visits):
                     rel = f"{rel_program}/{visit}"
                     try:
+                        if visits[visit] == UNFOLLOWED:
+                            verdict = self.verdict(rel, "visit")  # dangling or the same: nothing to report
+                            if verdict in (SAME, BROKEN):
+                                continue
+                            if verdict != FOLLOW:
+                                del visits[visit]  # out of the archive or a loop now: reported, dropped
+                                continue
+                            visits[visit] = CHANGED
                         vst = self.stat_dir(rel, program_ids, "visit")
+                    except _Unfollowed as exc:
+                        changed.append((rel, -2))  # its recorded files are no longer listed
+                        if exc.verdict in (SAME, BROKEN):
+                            visits[visit] = UNFOLLOWED
+                        else:
+                            del visits[visit]  # out of the archive or a loop: reported, dropped
+                        continue
                     except _Loop:
                         del visits[visit]  # reported once; found again only if the program folder changes
                         continue
@@ -523,7 +623,12 @@ class _Scan:
                         continue
                     self.result.dirs_checked += 1
                     if vst is not None and self.visit_ids.setdefault((program, vst.st_dev, vst.st_ino), rel) != rel:
-                        vst = None  # the same folder reached twice (two links to one target): it counts at the first
+                        # the same folder reached twice (two links to one target): it counts at the first path;
+                        # this one stays in the tree unlisted, to take over when the first path goes
+                        if visits[visit] != SHADOWED:
+                            changed.append((rel, -2))  # the files recorded here are now at the first path
+                            visits[visit] = SHADOWED
+                        continue
                     if vst is None:
                         changed.append((rel, -2))
                         del visits[visit]
@@ -531,11 +636,17 @@ class _Scan:
                         changed.append((rel, vst.st_mtime_ns))
         return changed
 
-    def dir_slot(self, rel: str) -> tuple[dict, str] | None:
+    def dir_slot(self, rel: str, create: bool = False) -> tuple[dict, str] | None:
+        """(the visits of its program in the tree, visit name) of the visit folder ``rel``; None when its program
+        is not in the tree. ``create`` puts the program back (for a placeholder of a vanished program's folder,
+        so the next tick sees it gone again and handles the deletions the per-tick cap left)."""
         area, program, visit = rel.split("/")
-        prow = self.state["tree"].get(area, [0, {}])[1].get(program)
+        area_row = self.state["tree"].get(area)
+        prow = None if area_row is None else area_row[1].get(program)
         if prow is None:
-            return None
+            if not create or area_row is None:
+                return None
+            prow = area_row[1][program] = [CHANGED, {}]
         return prow[1], visit
 
     def refresh_inflight(self) -> None:
@@ -603,8 +714,8 @@ class _Scan:
         for path in pending:
             d, _, name = path.rpartition("/")
             slot = self.dir_slot(d) if d.count("/") == 2 else None
-            if slot is None or slot[1] not in slot[0]:
-                continue  # its folder is no longer walked (gone, or a link no longer followed)
+            if slot is None or slot[0].get(slot[1], SHADOWED) in (SHADOWED, UNFOLLOWED):
+                continue  # its folder is no longer walked (gone, a link no longer followed, or shadowed)
             try:
                 st = os.lstat(self.abspath(path))
                 if statmod.S_ISLNK(st.st_mode):
@@ -665,7 +776,7 @@ class _Scan:
                 self.result.deferred_dirs = len(order) - i
                 self.state["resume"] = rel
                 for rest, m in order[i:]:
-                    slot = self.dir_slot(rest)
+                    slot = self.dir_slot(rest, create=m == -2)
                     if m == -2:  # vanished directory still to be handled: keep a placeholder
                         if slot is not None:
                             slot[0][slot[1]] = CHANGED
@@ -778,14 +889,15 @@ class _Scan:
                 self.result.files += 1
                 self.result.deletions += 1
 
-        slot = self.dir_slot(rel)
+        slot = self.dir_slot(rel, create=deferred)
         if slot is None:
             return
         visits, visit = slot
         if deferred:
             visits[visit] = CHANGED
         elif vanished:
-            visits.pop(visit, None)
+            if visits.get(visit) not in (SHADOWED, UNFOLLOWED):
+                visits.pop(visit, None)
         elif visit in visits:
             visits[visit] = self.record_mtime(mtime_ns, INITIAL if mode == INITIAL else CHANGED) if mtime_ns > 0 else CHANGED
 
@@ -817,6 +929,14 @@ class _Skip(Exception):
 
 class _Loop(_Skip):
     """A directory that is one of its own ancestors (a symlink loop; reported)."""
+
+
+class _Unfollowed(Exception):
+    """A program or visit folder that is a symlink the link rule does not follow (reported when it should be)."""
+
+    def __init__(self, verdict: str) -> None:
+        super().__init__(verdict)
+        self.verdict = verdict
 
 
 def _is_program_name(name: str) -> bool:

@@ -64,9 +64,11 @@ def test_instrument_filter_keeps_unrecognised_names_for_the_caller(tiny: Archive
     assert tiny.program_files("jw09999") == []
 
 
-def test_program_name_must_be_a_program_key(tiny: ArchiveFilesystem) -> None:
+@pytest.mark.parametrize("name", ["../public", "jw01068\n", "jw0106\u0668", "jw010680", "JW01068"])
+def test_program_name_must_be_a_program_key(tiny: ArchiveFilesystem, name: str) -> None:
+    """The sensor and the archive listing agree on what a program folder is: jw + five ASCII digits, nothing more."""
     with pytest.raises(ValueError):
-        tiny.program_files("../public")
+        tiny.program_files(name)
 
 
 @pytest.mark.parametrize("parts", [("..", "x.jpg"), ("jw01068", "../../etc/passwd"), ("/etc/passwd",),
