@@ -80,12 +80,17 @@ def gallery_names(resources, instance, settings) -> set[str]:
     return {os.path.basename(unquote(t)) for t in parser.targets}
 
 
-def test_deleted_fits_files_take_their_previews_thumbnails_and_orphaned_mosaic_along(stale_env, tmp_path) -> None:
-    settings, resources, instance = stale_env
+def previews_of_both_instruments(settings, resources, instance) -> None:
+    """The test program in the archive, inventoried and previewed for NIRCam and NIRISS."""
     make_program(settings.filesystem)
     for instrument in ("nircam", "niriss"):
         run_inventory(resources, instance, instrument)
         run_previews(resources, instance, instrument)
+
+
+def test_deleted_fits_files_take_their_previews_thumbnails_and_orphaned_mosaic_along(stale_env, tmp_path) -> None:
+    settings, resources, instance = stale_env
+    previews_of_both_instruments(settings, resources, instance)
     prev, thumbs = settings.preview_root / P, settings.thumbnail_root / P
     assert listing(prev, ".jpg") >= NIRCAM_PREVIEWS and listing(thumbs, ".thumb") >= NIRCAM_THUMBS
     niriss = f"{P}002001_02101_00001_nis_rate_integ0"
@@ -391,10 +396,7 @@ def test_runs_of_other_instruments_do_not_read_nircam_member_records(stale_env, 
     from jwql_dagster.assets import previews
 
     settings, resources, instance = stale_env
-    make_program(settings.filesystem)
-    for instrument in ("nircam", "niriss"):
-        run_inventory(resources, instance, instrument)
-        run_previews(resources, instance, instrument)
+    previews_of_both_instruments(settings, resources, instance)
     visit = settings.filesystem / "public" / P / f"{P}002001"
     extra = write_fits(visit / f"{P}002001_02101_00002_nis_rate.fits", "nis", "rate")
     run_inventory(resources, instance, "niriss")

@@ -43,46 +43,31 @@ def _bump(path: Path, step: int) -> None:
     os.utime(path, ns=(t, t), follow_symlinks=False)
 
 
-def test_a_folder_linked_from_both_areas_is_requested_at_the_second_link_when_the_first_goes(tmp_path: Path) -> None:
-    """public/ and proprietary/ link one staged visit: it counts under public/; when that link goes,
-    archive_files lists it under proprietary/, so the sensor must request it there (a move)."""
-    root = tmp_path / "archive"
-    v = f"{P}002001"
-    _plain(root / "staging" / v / _name(v, 1))
-    for area in ("public", "proprietary"):
-        (root / area / P).mkdir(parents=True)
-        (root / area / P / v).symlink_to(root / "staging" / v)
-    table = FakeFilesTable()
-    first = _tick(root, None, table, 0)
-    assert first.changes == {(P, "nircam"): [f"{_name(v, 1)},10,{(root / 'staging' / v / _name(v, 1)).stat().st_mtime_ns}"]}
-    assert _record(root, tmp_path, table) == {_name(v, 1): f"public/{P}/{v}"}
-    second = _tick(root, first.cursor, table, 1)
-    assert second.changes == {}
-
-    (root / "public" / P / v).unlink()
-    _bump(root / "public" / P, 2)
-    third = _tick(root, second.cursor, table, 2)
-    assert _record(root, tmp_path, table) == {_name(v, 1): f"proprietary/{P}/{v}"}
-    assert (P, "nircam") in third.changes, "the file now listed under proprietary/ was not requested"
-    assert _tick(root, third.cursor, table, 3).changes == {}
-
-
-def test_a_program_linked_from_both_areas_is_requested_at_the_second_link_when_the_first_goes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", ["visit", "program"])
+def test_a_folder_linked_from_both_areas_is_requested_at_the_second_link_when_the_first_goes(
+        tmp_path: Path, level: str) -> None:
+    """public/ and proprietary/ link one staged visit (or program) folder: it counts under public/; when
+    that link goes, archive_files lists it under proprietary/, so the sensor must request it there (a move)."""
     root = tmp_path / "archive"
     v = f"{P}002001"
     _plain(root / "staging" / P / v / _name(v, 1))
     for area in ("public", "proprietary"):
-        (root / area).mkdir(parents=True)
-        (root / area / P).symlink_to(root / "staging" / P)
+        if level == "visit":
+            (root / area / P).mkdir(parents=True)
+            (root / area / P / v).symlink_to(root / "staging" / P / v)
+        else:
+            (root / area).mkdir(parents=True)
+            (root / area / P).symlink_to(root / "staging" / P)
+    link, parent = (root / "public" / P / v, root / "public" / P) if level == "visit" else (root / "public" / P, root / "public")
     table = FakeFilesTable()
     first = _tick(root, None, table, 0)
+    assert first.changes == {(P, "nircam"): [f"{_name(v, 1)},10,{(root / 'staging' / P / v / _name(v, 1)).stat().st_mtime_ns}"]}
     assert _record(root, tmp_path, table) == {_name(v, 1): f"public/{P}/{v}"}
-    assert list(first.changes) == [(P, "nircam")]
     second = _tick(root, first.cursor, table, 1)
     assert second.changes == {}
 
-    (root / "public" / P).unlink()
-    _bump(root / "public", 2)
+    link.unlink()
+    _bump(parent, 2)
     third = _tick(root, second.cursor, table, 2)
     assert _record(root, tmp_path, table) == {_name(v, 1): f"proprietary/{P}/{v}"}
     assert (P, "nircam") in third.changes, "the file now listed under proprietary/ was not requested"
