@@ -54,9 +54,7 @@ def _render_mosaic(task: RenderTask) -> Any:
     from jwql_dagster.core.mosaic import create_mosaic
     from jwql_dagster.core.preview import render_array
 
-    root = os.path.basename(task.name)
-    if root.endswith(".fits"):
-        root = root[: -len(".fits")]
+    root = os.path.basename(task.name).removesuffix(".fits")
     with create_mosaic(task.paths) as mosaic:
         return render_array(
             mosaic.frame,

@@ -96,7 +96,7 @@ class SourceFile:
 
     @property
     def stem(self) -> str:
-        return self.name[: -len(".fits")] if self.name.endswith(".fits") else self.name
+        return self.name.removesuffix(".fits")
 
 
 def _get(item: Any, key: str, default: Any = None) -> Any:
@@ -212,7 +212,7 @@ class Plan:
     def mosaic_stems(self) -> set[str]:
         """Stems of every mosaic the partition has now, rendered or up to date."""
         names = [t.name for t in self.tasks if t.kind == "mosaic"] + self.skipped_mosaics
-        return {n[: -len(".fits")] if n.endswith(".fits") else n for n in names}
+        return {n.removesuffix(".fits") for n in names}
 
 
 def member_stats(members: Sequence[SourceFile]) -> list[tuple[str, int, int]]:
@@ -275,7 +275,7 @@ def plan_partition(
                 dummy = os.path.basename(create_dummy_filename(group))
             except (MosaicError, ValueError):
                 continue
-            stem = dummy[: -len(".fits")]
+            stem = dummy.removesuffix(".fits")
             record = members_sidecar_name(stem)
             # Outputs present (any age) and the same member set: the member record replaces the
             # mtime comparison, which missed members arriving with an older mtime. The record also
@@ -487,7 +487,7 @@ def remove_stale_products(
     removal = Removal()
     if not gone:
         return removal
-    gone_stems = {n[: -len(".fits")] for n in gone}
+    gone_stems = {n.removesuffix(".fits") for n in gone}
     preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
     thumbnail_dir = Path(archive.safe_output_path(archive.thumbnail_root, program))
     preview_names = _names(preview_dir)
@@ -556,7 +556,7 @@ def _record_mosaic_members(
     """
     if not members:
         return None
-    stem = dummy[: -len(".fits")] if dummy.endswith(".fits") else dummy
+    stem = dummy.removesuffix(".fits")
     jpg, thumb = mosaic_outputs(stem)
     try:
         outputs = {}
@@ -663,10 +663,9 @@ def preview_assets(
     succeeded = [(o.name, MOSAIC_PRODUCT if o.kind == "mosaic" else PRODUCT) for o in made]
     succeeded += [(name, PRODUCT) for name in plan.skipped]
     succeeded += [(name, MOSAIC_PRODUCT) for name in plan.skipped_mosaics]
-    # failure rows of deleted files and of mosaics no longer made are moot: cleared the same way
+    # failure rows of deleted files, and of mosaics no longer made (removed just now, or never
+    # rendered and so without a record), are moot: cleared the same way
     succeeded += [(name, PRODUCT) for name in gone]
-    succeeded += [(name, MOSAIC_PRODUCT) for name in removal.mosaics]
-    # ... and so are those of mosaics no longer made at all, also ones that never rendered (no record)
     current = {f"{stem}.fits" for stem in plan.mosaic_stems}
     succeeded += [(name, MOSAIC_PRODUCT) for name in sorted(recorded_mosaic_failures(db, program, instrument) - current)]
     record_failures(db, program, instrument, context.run_id, failed, succeeded)
@@ -893,7 +892,7 @@ def preview_gallery(
     page = gallery_path(archive, program)
     preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
     # Files deleted from the archive are never listed, even before a preview run has removed their images.
-    hidden = {n[: -len(".fits")] for n in deleted_sources(db, program)}
+    hidden = {n.removesuffix(".fits") for n in deleted_sources(db, program)}
     gallery = write_gallery(
         program,
         preview_dir,

@@ -127,7 +127,7 @@ class ArchiveLinks:
         parts = self.position(real)
         if kind == "file":
             return (parts is not None and len(parts) == 3 and _is_program_name(parts[0])
-                    and _is_visit_name(parts[1]) and _is_fits_name(parts[2]))
+                    and _is_visit_name(parts[1]) and is_fits_name(parts[2]))
         if real == self.root or parts == ():
             return True
         if not parts or not _is_program_name(parts[0]):
@@ -189,13 +189,15 @@ class ArchiveLinks:
                 return LOOP, real  # the folder would contain itself
         return (SAME if self.scanned(real, kind) else FOLLOW), real
 
-    def message(self, verdict: str, rel: str, real: str) -> str | None:
-        """What to report about a link that is not followed (None: nothing to report)."""
-        if verdict == OUTSIDE:
-            return f"symlink out of the archive, not followed: {rel} -> {real}"
-        if verdict == LOOP:
-            return f"symlink loop at {rel}"
-        return None
+    def verdict(self, path: str | os.PathLike[str], rel: str, kind: str, report: list[str] | None) -> str:
+        """``judge``'s verdict; a link out of the archive or a loop is described (by ``rel``) in ``report``."""
+        verdict, real = self.judge(path, kind)
+        if report is not None:
+            if verdict == OUTSIDE:
+                report.append(f"symlink out of the archive, not followed: {rel} -> {real}")
+            elif verdict == LOOP:
+                report.append(f"symlink loop at {rel}")
+        return verdict
 
 
 @dataclass(frozen=True)
@@ -420,11 +422,7 @@ class _Scan:
 
     def verdict(self, rel: str, kind: str) -> str:
         """The ArchiveLinks verdict on the symlink at ``rel``; a link out of the archive or a loop is reported."""
-        verdict, real = self.links.judge(self.abspath(rel), kind)
-        text = self.links.message(verdict, rel, real)
-        if text:
-            self.result.problems.append(text)
-        return verdict
+        return self.links.verdict(self.abspath(rel), rel, kind, self.result.problems)
 
     def follow(self, rel: str, kind: str) -> bool:
         """Whether the symlink at ``rel`` is followed (ArchiveLinks); a link out or a loop is reported."""
@@ -800,7 +798,7 @@ class _Scan:
                 with os.scandir(self.abspath(rel)) as it:
                     for entry in it:
                         name = entry.name
-                        if not _is_fits_name(name):
+                        if not is_fits_name(name):
                             continue
                         try:
                             if entry.is_symlink():
@@ -947,7 +945,8 @@ def _is_visit_name(name: str) -> bool:
     return name.startswith("jw")
 
 
-def _is_fits_name(name: str) -> bool:
+def is_fits_name(name: str) -> bool:
+    """A FITS file of the archive: ``*.fits``, not hidden (transfer temporaries start with a dot)."""
     return name.endswith(".fits") and not name.startswith(".")
 
 

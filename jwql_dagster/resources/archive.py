@@ -10,13 +10,10 @@ from typing import Any, Iterator
 
 import dagster as dg
 
-from jwql_dagster.core.arrivals import FOLLOW, ArchiveLinks
+from jwql_dagster.core.arrivals import AREAS, FOLLOW, ArchiveLinks, is_fits_name
 from jwql_dagster.core.atomic import atomic_write_bytes
 from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
 from jwql_dagster.partitions import is_program_key
-
-AREAS: tuple[str, ...] = ("public", "proprietary")
-FITS_EXTENSION = ".fits"
 
 
 class UnsafePathError(ValueError):
@@ -84,12 +81,8 @@ class ArchiveFilesystem(dg.ConfigurableResource):
         Followed: links whose target is inside the archive and not reached anyway. Links out
         of the archive and loops are not, and are added to ``skipped`` (when given) in words.
         """
-        verdict, real = links.judge(path, kind)
-        if skipped is not None:
-            text = links.message(verdict, os.path.relpath(path, self.filesystem).replace(os.sep, "/"), real)
-            if text:
-                skipped.append(text)
-        return verdict == FOLLOW
+        rel = os.path.relpath(path, self.filesystem).replace(os.sep, "/")
+        return links.verdict(path, rel, kind, skipped) == FOLLOW
 
     def programs(self, skipped: list[str] | None = None) -> list[str]:
         """Program folder names (``jw`` + 5 digits) in public/ and proprietary/, sorted, each once.
@@ -162,7 +155,7 @@ class ArchiveFilesystem(dg.ConfigurableResource):
         for area, folder in self.program_dirs(program, skipped):
             for entry in self._scandir(folder):
                 name = entry.name
-                if not name.endswith(FITS_EXTENSION) or name.startswith("."):
+                if not is_fits_name(name):
                     continue
                 try:
                     if entry.is_symlink():
