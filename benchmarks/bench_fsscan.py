@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
-from jwql_dagster.core.fsstats import scan_archive
+from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
+from jwql_dagster.filesystem.scan import scan_archive
 
 DETECTORS = {
     "nircam": ["nrca1", "nrca2", "nrca3", "nrca4", "nrca5", "nrcb1", "nrcb2", "nrcb3", "nrcb4", "nrcb5"],

@@ -23,8 +23,8 @@ import statistics
 import sys
 import time
 
-from jwql_dagster.core.mast import DATAPRODUCTS, INSTRUMENTS, MastClient, RetryPolicy
-from jwql_dagster.testing.mast_server import start_server
+from jwql_dagster.mast.client import DATAPRODUCTS, INSTRUMENTS, MastClient, RetryPolicy
+from jwql_dagster.demo.mast_server import start_server
 
 
 def jwql_pattern(client: MastClient) -> dict:

@@ -128,7 +128,7 @@ def _write_own(kind: str, path: Path) -> None:
 def _synthetic_writer():
     """The archive generator's per-file writer, or None when this checkout has none."""
     try:
-        from jwql_dagster.core.synthetic import write_exposure
+        from jwql_dagster.demo.synthetic import write_exposure
     except ImportError:
         return None
     return write_exposure
@@ -177,7 +177,7 @@ _RUN_TEMPLATE = textwrap.dedent(
 )
 
 _OURS = """
-from jwql_dagster.core.preview import render_file
+from jwql_dagster.previews.render import render_file
 def render(path, pdir, tdir):
     r = render_file(path, pdir, tdir)
     return {"previews": len(r.previews), "preview_size": r.preview_size, "preview_box": r.preview_box,
@@ -245,8 +245,8 @@ def render(path, pdir, tdir):
 
 _RSS = """
 import json, resource, sys, tempfile, time
-from jwql_dagster.testing.memory import peak_rss_kb as peak_kb
-from jwql_dagster.core.preview import render_file
+from jwql_dagster.demo.memory import peak_rss_kb as peak_kb
+from jwql_dagster.previews.render import render_file
 tiny = tempfile.mkdtemp()
 import numpy as np
 from astropy.io import fits
@@ -263,7 +263,7 @@ print("RESULT " + json.dumps({"base_kb": base, "peak_kb": peak_kb(),
 _JWQL_RSS = """
 import json, resource, sys, tempfile, time, warnings, logging
 warnings.simplefilter("ignore"); logging.disable(logging.CRITICAL)
-from jwql_dagster.testing.memory import peak_rss_kb as peak_kb
+from jwql_dagster.demo.memory import peak_rss_kb as peak_kb
 from jwql.utils.preview_image import PreviewImage
 base = peak_kb()
 out = tempfile.mkdtemp()

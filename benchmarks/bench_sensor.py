@@ -34,8 +34,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jwql_dagster.core.arrivals import scan_archive
-from jwql_dagster.core.filenames import quick_classify
+from jwql_dagster.archive.arrivals import scan_archive
+from jwql_dagster.archive.filenames import quick_classify
 
 DETECTORS = [("nircam", "nrcb1"), ("nircam", "nrca3"), ("niriss", "nis"), ("nirspec", "nrs1"), ("miri", "mirimage")]
 SUFFIXES = ["uncal", "rate", "cal", "rateints", "i2d"]
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
 
-    from jwql_dagster.resources.database import JwqlDatabase
-    from jwql_dagster.sensors.new_fits_files import database_lookup
+    from jwql_dagster.db.resources import JwqlDatabase
+    from jwql_dagster.archive.sensors import database_lookup
 
     tmp = None
     if args.tree is None:
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({r1000.dirs_listed} listings, {len(r1000.changes)} partitions)")
         row("tick after the 1,000 rows are written", t_after, "(drops 1,000 in-flight entries)")
         size = len(after.cursor.encode())
-        from jwql_dagster.core.arrivals import decode_cursor
+        from jwql_dagster.archive.arrivals import decode_cursor
         unpacked = len(json.dumps(decode_cursor(after.cursor)["tree"], separators=(",", ":")))
         print(f"  cursor at rest: {size:,} bytes ({size / max(1, none.dirs_checked):.0f} B per directory, "
               f"{unpacked / max(1, none.dirs_checked):.0f} B unpacked; "

@@ -16,18 +16,18 @@ from jwql_dagster.executors import build_executor
 from jwql_dagster.resources import build_resources
 
 GROUP_MODULES = (
-    "jwql_dagster.assets.archive_files",
-    "jwql_dagster.assets.previews",
-    "jwql_dagster.assets.filesystem",
-    "jwql_dagster.assets.mast",
-    "jwql_dagster.assets.monitoring",
-    "jwql_dagster.sensors.new_fits_files",
-    "jwql_dagster.sensors.program_products",
-    "jwql_dagster.sensors.run_failures",
-    "jwql_dagster.schedules.previews",
-    "jwql_dagster.schedules.filesystem",
-    "jwql_dagster.schedules.mast",
-    "jwql_dagster.schedules.monitoring",
+    "jwql_dagster.archive.assets",
+    "jwql_dagster.previews.assets",
+    "jwql_dagster.filesystem.assets",
+    "jwql_dagster.mast.assets",
+    "jwql_dagster.monitoring.assets",
+    "jwql_dagster.archive.sensors",
+    "jwql_dagster.previews.sensors",
+    "jwql_dagster.monitoring.sensors",
+    "jwql_dagster.previews.schedules",
+    "jwql_dagster.filesystem.schedules",
+    "jwql_dagster.mast.schedules",
+    "jwql_dagster.monitoring.schedules",
 )
 
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print("checks")
     results = check_roots(settings)
     from jwql_dagster.db.health import check_database  # imported here: --help stays instant
-    from jwql_dagster.resources.mast import check_mast
+    from jwql_dagster.mast.resources import check_mast
 
     checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [("database", check_database)]
     if not args.no_network:

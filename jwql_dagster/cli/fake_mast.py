@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jwql_dagster.testing.mast_server import catalog_truth, load_catalog, start_server
+    from jwql_dagster.demo.mast_server import catalog_truth, load_catalog, start_server
 
     try:
         catalog = load_catalog(args.catalog) if args.catalog else None
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
     if args.write_catalog:
-        from jwql_dagster.core.atomic import atomic_write_text
+        from jwql_dagster.atomic import atomic_write_text
 
         atomic_write_text(args.write_catalog, json.dumps(server.catalog, indent=1))
     truth = catalog_truth(server.catalog)

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jwql_dagster.cli.progress import progress
-    from jwql_dagster.core.synthetic import TRUTH_FILENAME, ArchiveExistsError, make_archive
+    from jwql_dagster.demo.synthetic import TRUTH_FILENAME, ArchiveExistsError, make_archive
 
     started = time.perf_counter()
     try:

@@ -47,7 +47,7 @@ class Batch:
 
 @contextlib.contextmanager
 def fake_mast() -> Iterator[str]:
-    from jwql_dagster.testing.mast_server import start_server
+    from jwql_dagster.demo.mast_server import start_server
 
     server = start_server()
     saved = {k: os.environ.get(k) for k in ("MAST_API_URL", "MAST_API_TOKEN")}

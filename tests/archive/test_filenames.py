@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jwql_dagster.core.filenames import (
+from jwql_dagster.archive.filenames import (
     FILE_SUFFIX_TYPES,
     FILENAME_TYPES,
     IGNORED_SUFFIXES,

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
-from jwql_dagster.core.synthetic import (
+from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
+from jwql_dagster.demo.synthetic import (
     TRUTH_FILENAME,
     ArchiveExistsError,
     make_archive,

@@ -11,11 +11,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from jwql_dagster.assets.archive_files import archive_files
+from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.db.models import File, FileFailure
 from jwql_dagster.partitions import INSTRUMENTS, program_instrument_key
-from jwql_dagster.resources.archive import ArchiveFilesystem
-from jwql_dagster.resources.database import JwqlDatabase
+from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.db.resources import JwqlDatabase
 
 
 def archive_resource(root: Path, out: Path) -> ArchiveFilesystem:
@@ -108,7 +108,7 @@ def test_metadata_counts_suffixes_areas_and_failures(sqlite_db, small_archive, t
 
 
 def _instrument_of(name: str) -> str | None:
-    from jwql_dagster.core.filenames import parse_filename
+    from jwql_dagster.archive.filenames import parse_filename
 
     return parse_filename(name)["instrument"]
 
@@ -161,10 +161,10 @@ def test_repaired_file_loses_its_failure(sqlite_db, small_archive, archive_copy,
 RUN_SCRIPT = """
 import os, sys, time
 import dagster as dg
-from jwql_dagster.assets.archive_files import archive_files
+from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.partitions import program_instrument_key
-from jwql_dagster.resources.archive import ArchiveFilesystem
-from jwql_dagster.resources.database import JwqlDatabase
+from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.db.resources import JwqlDatabase
 root, out, url, program, instrument, go = sys.argv[1:]
 archive = ArchiveFilesystem(filesystem=root, preview_root=out, thumbnail_root=out, output_root=out, working_root=out,
                             log_root=out, central_store=out, dagster_home=out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jwql_dagster.assets.archive_files import archive_files
+from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.partitions import program_instrument_key
 
 from tests.assets_archive.test_archive_files import archive_copy, archive_resource, combos, run_partition, snapshot  # noqa: F401

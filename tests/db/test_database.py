@@ -19,7 +19,7 @@ from jwql_dagster.db.engine import DatabaseUnavailableError, create_jwql_engine
 from jwql_dagster.db.health import check_database
 from jwql_dagster.db.migrate import VERSION_TABLE, current_revision, head_revision, upgrade
 from jwql_dagster.db.models import File, FileFailure, FilesystemInstrument
-from jwql_dagster.resources.database import JwqlDatabase
+from jwql_dagster.db.resources import JwqlDatabase
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

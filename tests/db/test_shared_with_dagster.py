@@ -15,7 +15,7 @@ def test_jwql_schema_and_dagster_instance_share_one_database(pg_url: str, tmp_pa
     import dagster as dg
 
     from jwql_dagster.db.migrate import VERSION_TABLE, head_revision
-    from jwql_dagster.resources.database import JwqlDatabase
+    from jwql_dagster.db.resources import JwqlDatabase
 
     url = make_url(pg_url)
     home = tmp_path / "dagster_home"

@@ -16,9 +16,9 @@ import sys
 
 import dagster as dg
 
-from jwql_dagster.assets.archive_files import archive_files
+from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.config import load_settings
-from jwql_dagster.core.synthetic import TRUTH_FILENAME
+from jwql_dagster.demo.synthetic import TRUTH_FILENAME
 from jwql_dagster.partitions import program_instrument_key
 from jwql_dagster.resources import build_resources
 

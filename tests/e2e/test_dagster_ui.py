@@ -186,7 +186,7 @@ def _new_exposure(instance: DemoInstance) -> tuple[Path, dict[str, Any]]:
 
 
 def test_new_fits_file_sensor_requests_a_run(ui: Ui) -> None:
-    from jwql_dagster.core.synthetic import write_exposure
+    from jwql_dagster.demo.synthetic import write_exposure
 
     expect = _expect()
     page = ui.page

@@ -59,7 +59,7 @@ def fs_home(jwql_env):
 
 
 def archive_resource(settings):
-    from jwql_dagster.resources.archive import ArchiveFilesystem
+    from jwql_dagster.archive.resources import ArchiveFilesystem
 
     return ArchiveFilesystem(
         filesystem=str(settings.filesystem), preview_root=str(settings.preview_root),
@@ -71,7 +71,7 @@ def archive_resource(settings):
 
 def independent_counts(root: Path) -> tuple[int, int, dict[tuple[str, str], list[int]]]:
     """Reference numbers from os.walk + lstat + the full parser (no code shared with the scan)."""
-    from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
+    from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
 
     n = size = 0
     by_type: dict[tuple[str, str], list[int]] = {}

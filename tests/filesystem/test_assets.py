@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from jwql_dagster.assets.filesystem import filesystem_plots, filesystem_snapshot, load_history
-from jwql_dagster.core.plots_filesystem import PNG_NAMES
+from jwql_dagster.filesystem.assets import filesystem_plots, filesystem_snapshot, load_history
+from jwql_dagster.filesystem.plots import PNG_NAMES
 from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
 from tests.filesystem.conftest import archive_resource, independent_counts, make_file
 
@@ -131,9 +131,9 @@ def test_missing_archive_root_fails_clearly(jwql_env, sqlite_db) -> None:
 
 
 def test_definitions_wire_the_group_and_the_daily_schedule(jwql_env) -> None:
-    from jwql_dagster.assets import filesystem as assets
+    from jwql_dagster.filesystem import assets
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.schedules import filesystem as schedules
+    from jwql_dagster.filesystem import schedules
 
     defs = dg.Definitions.merge(assets.defs, schedules.defs, dg.Definitions(resources=build_resources(jwql_env)))
     dg.Definitions.validate_loadable(defs)

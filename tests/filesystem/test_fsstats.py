@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.core import fsstats
+from jwql_dagster.filesystem import scan as fsstats
 from tests.filesystem.conftest import independent_counts, make_file
 
 

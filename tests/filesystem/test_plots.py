@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jwql_dagster.core.plots_filesystem import PNG_NAMES, FilesystemHistory, byte_unit, render_dashboard, render_pngs
+from jwql_dagster.filesystem.plots import PNG_NAMES, FilesystemHistory, byte_unit, render_dashboard, render_pngs
 
 
 @pytest.mark.parametrize("n, unit", [(0, "bytes"), (999, "bytes"), (1500, "kB"), (2.5e9, "GB"), (1.2e15, "TB")])

@@ -6,8 +6,8 @@ from typing import Iterator
 
 import pytest
 
-from jwql_dagster.core.mast import MastClient, RetryPolicy
-from jwql_dagster.testing.mast_server import MastServer, build_catalog, start_server
+from jwql_dagster.mast.client import MastClient, RetryPolicy
+from jwql_dagster.demo.mast_server import MastServer, build_catalog, start_server
 
 TOKEN = "tok-7f3a9c1e5b2d-SECRET"
 # Short budgets keep failure tests fast: 0.4 s per attempt, at most 4 retries within 3 s.

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.assets.mast import filesystem_characteristics, jwst_inventory, mast_inventory
+from jwql_dagster.mast.assets import filesystem_characteristics, jwst_inventory, mast_inventory
 from jwql_dagster.db.models import File, FilesystemCharacteristics, MastInventory, MastKeyword
 from jwql_dagster.partitions import INSTRUMENTS
-from jwql_dagster.resources.archive import ArchiveFilesystem
-from jwql_dagster.resources.mast import MastService
-from jwql_dagster.testing.mast_server import Failures, catalog_truth
+from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.mast.resources import MastService
+from jwql_dagster.demo.mast_server import Failures, catalog_truth
 
 from .conftest import TOKEN
 
@@ -166,15 +166,15 @@ def test_filesystem_characteristics_of_our_programs(jwql_db, server, catalog):
 
 
 def test_mast_daily_schedule_requests_every_instrument_and_is_off_by_default():
-    from jwql_dagster.schedules.mast import mast_daily
+    from jwql_dagster.mast.schedules import mast_daily
 
     assert mast_daily.default_status == dg.DefaultScheduleStatus.STOPPED
     ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 1, 2, 4, 30, tzinfo=timezone.utc))
     requests = list(mast_daily(ctx))
     assert sorted(r.partition_key for r in requests) == sorted(INSTRUMENTS)
     assert len({r.run_key for r in requests}) == 5
-    from jwql_dagster.assets import mast as assets_mast
-    from jwql_dagster.schedules import mast as schedules_mast
+    from jwql_dagster.mast import assets as assets_mast
+    from jwql_dagster.mast import schedules as schedules_mast
 
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
@@ -186,7 +186,7 @@ def test_mast_daily_schedule_requests_every_instrument_and_is_off_by_default():
 
 def test_characteristics_of_the_demo_archive_match_its_plan(sqlite_db, server):
     """The default catalogue knows the demo archive's observations, so MAST's answer equals the archive's plan."""
-    from jwql_dagster.core.synthetic import program_plan
+    from jwql_dagster.demo.synthetic import program_plan
 
     plan = program_plan(4, 1)["programs"]
     files, expected = [], {}

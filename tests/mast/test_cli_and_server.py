@@ -10,8 +10,8 @@ import sys
 
 import requests
 
-from jwql_dagster.core.mast import MastClient
-from jwql_dagster.testing.mast_server import catalog_truth, start_server
+from jwql_dagster.mast.client import MastClient
+from jwql_dagster.demo.mast_server import catalog_truth, start_server
 
 from .conftest import FAST, TOKEN
 
@@ -49,8 +49,8 @@ def test_wire_protocol_shapes(server, catalog):
 
 
 def test_default_catalogue_lists_the_demo_archive_files():
-    from jwql_dagster.core.synthetic import program_plan
-    from jwql_dagster.testing.mast_server import build_catalog
+    from jwql_dagster.demo.synthetic import program_plan
+    from jwql_dagster.demo.mast_server import build_catalog
 
     catalog = build_catalog()
     files = {r["filename"] for svc, v in catalog["services"].items() if svc.startswith("Mast.Jwst") for r in v["rows"]}
@@ -94,7 +94,7 @@ def test_fake_mast_rejects_a_bad_catalogue(tmp_path):
 
 def test_doctor_check_reports_reachability_and_refused_token(jwql_env, server, monkeypatch):
     from jwql_dagster.config import load_settings
-    from jwql_dagster.resources.mast import check_mast
+    from jwql_dagster.mast.resources import check_mast
 
     monkeypatch.setenv("MAST_API_URL", server.url)
     monkeypatch.setenv("MAST_API_TOKEN", TOKEN)

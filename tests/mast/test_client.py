@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from jwql_dagster.core.mast import (
+from jwql_dagster.mast.client import (
     INSTRUMENTS, MastClient, MastLoginError, MastResponseError, MastUnavailableError, RetryPolicy,
     UnknownInstrumentError, inventory_query,
 )
-from jwql_dagster.testing.mast_server import Failures, catalog_truth
+from jwql_dagster.demo.mast_server import Failures, catalog_truth
 
 from .conftest import FAST, TOKEN
 
@@ -148,7 +148,7 @@ def test_unknown_instrument_is_a_clear_error(client, server):
 
 
 def test_unreachable_server(catalog):
-    from jwql_dagster.testing.mast_server import start_server
+    from jwql_dagster.demo.mast_server import start_server
 
     with start_server(catalog=catalog) as srv:
         url = srv.url
@@ -158,7 +158,7 @@ def test_unreachable_server(catalog):
 
 
 def test_clients_do_not_share_urls_or_caches(catalog):
-    from jwql_dagster.testing.mast_server import start_server
+    from jwql_dagster.demo.mast_server import start_server
 
     with start_server(catalog=catalog) as a, start_server(catalog=catalog) as b:
         MastClient(a.url, policy=FAST).count("miri")

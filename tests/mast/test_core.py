@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jwql_dagster.core.mast import (
+from jwql_dagster.mast.client import (
     MastResponseError, RetryPolicy, characteristics_query, inventory_query, keywords_query, observation_characteristics,
     parse_answers, parse_count, program_number, request_kind, scrub,
 )

@@ -4,9 +4,9 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from jwql_dagster.core.alerts import AlertError, FailureAlert, parse_smtp_url, post_webhook, send_alert
+from jwql_dagster.monitoring.alerts import AlertError, FailureAlert, parse_smtp_url, post_webhook, send_alert
 from jwql_dagster.db.models import Monitor
-from jwql_dagster.sensors.run_failures import run_failures
+from jwql_dagster.monitoring.sensors import run_failures
 
 from .dagster_fixtures import SECRET, build_defs, execute, launch_like_ui
 from .servers import SmtpSink, WebhookSink

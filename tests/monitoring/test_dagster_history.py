@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.assets.monitoring import STATUS_CHECK, monitor_status, monitor_status_table
-from jwql_dagster.core.legacy_logs import make_legacy_logs
+from jwql_dagster.monitoring.assets import STATUS_CHECK, monitor_status, monitor_status_table
+from jwql_dagster.monitoring.legacy_logs import make_legacy_logs
 from jwql_dagster.db.models import Monitor, MonitorStatus
 
 from .dagster_fixtures import SECRET, execute

@@ -4,9 +4,9 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from jwql_dagster.assets.monitoring import load_monitor_records, record_runs
-from jwql_dagster.core.legacy_logs import make_legacy_logs, scan_log_tree
-from jwql_dagster.core.monitor_status import FAILURE, SUCCESS, RunRecord, compute_status
+from jwql_dagster.monitoring.assets import load_monitor_records, record_runs
+from jwql_dagster.monitoring.legacy_logs import make_legacy_logs, scan_log_tree
+from jwql_dagster.monitoring.status import FAILURE, SUCCESS, RunRecord, compute_status
 
 
 def test_run_that_failed_before_starting_is_the_latest_run(sqlite_db):

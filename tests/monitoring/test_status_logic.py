@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jwql_dagster.core.monitor_status import (
+from jwql_dagster.monitoring.status import (
     FAILURE,
     ONE_YEAR_S,
     SUCCESS,

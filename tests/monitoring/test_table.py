@@ -2,8 +2,8 @@
 
 from datetime import datetime, timezone
 
-from jwql_dagster.core.monitor_status import FAILURE, SUCCESS, MonitorState
-from jwql_dagster.core.plots_monitor import GREEN, ORANGE, RED, markdown_table, table_rows, write_table
+from jwql_dagster.monitoring.status import FAILURE, SUCCESS, MonitorState
+from jwql_dagster.monitoring.plots import GREEN, ORANGE, RED, markdown_table, table_rows, write_table
 
 T = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 

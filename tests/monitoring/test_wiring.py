@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from jwql_dagster.schedules.monitoring import monitor_status_hourly
-from jwql_dagster.sensors.run_failures import run_failures
+from jwql_dagster.monitoring.schedules import monitor_status_hourly
+from jwql_dagster.monitoring.sensors import run_failures
 
 
 def test_schedule_is_hourly_and_off_by_default():

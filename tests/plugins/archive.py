@@ -23,7 +23,7 @@ class SyntheticArchive:
     area, instrument, detector, suffix, filter/pupil/grating, exp_type, subarray, nints,
     ngroups, shape, dtype, extensions, size, stars, hot_pixels, nan_pixels, cosmic_rays for
     uncal); ``truth["bad_files"]`` lists the broken files (path, name, kind, reason, program,
-    area); ``truth["programs"]`` is :func:`jwql_dagster.core.synthetic.program_plan`'s list.
+    area); ``truth["programs"]`` is :func:`jwql_dagster.demo.synthetic.program_plan`'s list.
     """
 
     root: Path
@@ -80,7 +80,7 @@ def small_archive(tmp_path_factory: pytest.TempPathFactory) -> SyntheticArchive:
     proprietary) cover all five instruments; about 100 files, ~2 s to build. Read-only:
     copy it before modifying.
     """
-    from jwql_dagster.core.synthetic import make_archive
+    from jwql_dagster.demo.synthetic import make_archive
 
     root = tmp_path_factory.mktemp("synthetic") / "archive"
     truth = make_archive(root, **SMALL_ARCHIVE_ARGS)

@@ -114,7 +114,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_db(tmp_path: Path):
     """A migrated JwqlDatabase on a SQLite file under tmp_path."""
-    from jwql_dagster.resources.database import JwqlDatabase
+    from jwql_dagster.db.resources import JwqlDatabase
 
     db = JwqlDatabase(url=f"sqlite:///{tmp_path / 'jwql_test.db'}")
     db.engine  # migrate now, so a test's first query measures nothing but itself
@@ -125,7 +125,7 @@ def sqlite_db(tmp_path: Path):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def jwql_db(request: pytest.FixtureRequest, tmp_path: Path):
     """A migrated JwqlDatabase on a fresh database: once on SQLite, once on PostgreSQL."""
-    from jwql_dagster.resources.database import JwqlDatabase
+    from jwql_dagster.db.resources import JwqlDatabase
 
     if request.param == "sqlite":
         db = JwqlDatabase(url=f"sqlite:///{tmp_path / 'jwql_test.db'}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from jwql_dagster.assets.preview_worker import RenderOutcome, RenderTask
+from jwql_dagster.previews.worker import RenderOutcome, RenderTask
 
 
 def crash_or_succeed(task: RenderTask) -> RenderOutcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from jwql_dagster.assets.preview_worker import RenderOutcome, RenderTask
+from jwql_dagster.previews.worker import RenderOutcome, RenderTask
 
 
 def slow_marker(task: RenderTask) -> RenderOutcome:

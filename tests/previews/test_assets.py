@@ -53,7 +53,7 @@ def make_program(archive: Path, area: str = "public", program: str = P) -> Path:
 def env(jwql_env, sqlite_db):
     """Settings, resources and a test instance with the program partitions added."""
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     settings = jwql_env
     make_program(settings.filesystem)
@@ -66,7 +66,7 @@ def env(jwql_env, sqlite_db):
 
 
 def materialize_previews(resources, instance, program=P, instrument="nircam", overwrite=False, options=None):
-    from jwql_dagster.assets.previews import preview_assets, preview_coverage
+    from jwql_dagster.previews.assets import preview_assets, preview_coverage
     from jwql_dagster.partitions import program_instrument_key
 
     res = dict(resources)
@@ -171,9 +171,9 @@ def test_broken_files_recorded_and_others_still_done(env) -> None:
 
 
 def test_coverage_check_fails_when_a_preview_disappears(env) -> None:
-    from jwql_dagster.assets.previews import preview_assets, preview_coverage
+    from jwql_dagster.previews.assets import preview_assets, preview_coverage
     from jwql_dagster.partitions import program_instrument_key
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     settings, resources, instance = env
     materialize_previews(resources, instance)
@@ -218,7 +218,7 @@ class _Links(HTMLParser):
 
 
 def test_program_products_proposal_thumbnail_and_gallery(env) -> None:
-    from jwql_dagster.assets.previews import preview_gallery, proposal_thumbnail
+    from jwql_dagster.previews.assets import preview_gallery, proposal_thumbnail
 
     settings, resources, instance = env
     materialize_previews(resources, instance)
@@ -244,7 +244,7 @@ def test_program_products_proposal_thumbnail_and_gallery(env) -> None:
 
 def test_inline_thumbnail_policy(jwql_env, sqlite_db) -> None:
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     make_program(jwql_env.filesystem, area="proprietary", program="jw03000")
     resources = build_resources(jwql_env)
@@ -258,7 +258,7 @@ def test_inline_thumbnail_policy(jwql_env, sqlite_db) -> None:
 
 
 def test_pool_of_workers_renders_the_same_names(env) -> None:
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     settings, resources, instance = env
     _, meta = materialize_previews(resources, instance, options=JwqlOptions(preview_workers=2, max_failure_rate=0.5))
@@ -269,7 +269,8 @@ def test_pool_of_workers_renders_the_same_names(env) -> None:
 
 def run_preview_partition_job(resources, instance, program=P, instrument="nircam"):
     """The real preview_partition_job (archive_files, then previews and thumbnails) of one partition."""
-    from jwql_dagster.assets import archive_files, previews
+    from jwql_dagster.archive import assets as archive_files
+    from jwql_dagster.previews import assets as previews
     from jwql_dagster.partitions import program_instrument_key
 
     defs = dg.Definitions.merge(archive_files.defs, previews.defs, dg.Definitions(resources=resources))
@@ -278,7 +279,7 @@ def run_preview_partition_job(resources, instance, program=P, instrument="nircam
 
 
 def test_preview_job_and_sensor_request_program_products(env) -> None:
-    from jwql_dagster.sensors.program_products import program_products
+    from jwql_dagster.previews.sensors import program_products
 
     settings, resources, instance = env
     result = run_preview_partition_job(resources, instance)
@@ -294,7 +295,7 @@ def test_preview_job_and_sensor_request_program_products(env) -> None:
     assert request.partition_key == P
     assert request.run_key == f"{P}|{result.run_id}"
     # an ad-hoc run of other assets asks for nothing
-    from jwql_dagster.assets.archive_files import archive_files as archive_asset
+    from jwql_dagster.archive.assets import archive_files as archive_asset
     from jwql_dagster.partitions import program_instrument_key
 
     other = dg.materialize([archive_asset], partition_key=program_instrument_key(P, "niriss"), resources=resources,
@@ -308,7 +309,7 @@ def test_preview_job_and_sensor_request_program_products(env) -> None:
 
 
 def test_daily_rescan_requests_every_partition_with_files(env) -> None:
-    from jwql_dagster.schedules.previews import previews_daily_rescan
+    from jwql_dagster.previews.schedules import previews_daily_rescan
 
     settings, resources, instance = env
     # Closed after use: the context opens its own instance, and left open that instance stays the
@@ -321,7 +322,7 @@ def test_daily_rescan_requests_every_partition_with_files(env) -> None:
 
 
 def test_guider_and_ignored_files_get_no_preview(env) -> None:
-    from jwql_dagster.assets.previews import partition_sources
+    from jwql_dagster.previews.assets import partition_sources
 
     settings, resources, instance = env
     visit = settings.filesystem / "public" / P / V
@@ -333,8 +334,8 @@ def test_guider_and_ignored_files_get_no_preview(env) -> None:
 
 
 def test_failure_rows_upserted_and_cleared(jwql_db) -> None:
-    from jwql_dagster.assets.preview_worker import RenderOutcome
-    from jwql_dagster.assets.previews import record_failures, recorded_failures
+    from jwql_dagster.previews.worker import RenderOutcome
+    from jwql_dagster.previews.assets import record_failures, recorded_failures
 
     bad = RenderOutcome("file", "jw01068001001_02102_00001_nrca1_rate.fits", error_type="FitsReadError", reason="truncated")
     mosaic = RenderOutcome("mosaic", "jw01068001001_02102_00001_NRC_SWA_MOSAIC_rate.fits", error_type="MosaicError",
@@ -354,9 +355,10 @@ def test_failure_rows_upserted_and_cleared(jwql_db) -> None:
 
 
 def test_definitions_of_the_previews_group() -> None:
-    from jwql_dagster.assets import archive_files, previews
-    from jwql_dagster.schedules import previews as preview_schedules
-    from jwql_dagster.sensors import program_products
+    from jwql_dagster.archive import assets as archive_files
+    from jwql_dagster.previews import assets as previews
+    from jwql_dagster.previews import schedules as preview_schedules
+    from jwql_dagster.previews import sensors as program_products
 
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources

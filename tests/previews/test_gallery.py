@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
-from jwql_dagster.core.gallery import choose_proposal_thumbnail, write_gallery
+from jwql_dagster.previews.gallery import choose_proposal_thumbnail, write_gallery
 
 
 class Links(HTMLParser):

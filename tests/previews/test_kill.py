@@ -16,7 +16,7 @@ from tests.previews.fitsmaker import write_fits
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from jwql_dagster.assets.preview_worker import RenderTask, run_task
+    from jwql_dagster.previews.worker import RenderTask, run_task
     src, prev, thumb = sys.argv[1:4]
     import glob
     files = sorted(glob.glob(src + "/*.fits"))
@@ -76,8 +76,8 @@ RUN_SCRIPT = textwrap.dedent("""
     import dagster as dg
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
-    from jwql_dagster.assets.previews import preview_assets
+    from jwql_dagster.options import JwqlOptions
+    from jwql_dagster.previews.assets import preview_assets
     from jwql_dagster.partitions import program_instrument_key
 
     def main():

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from jwql_dagster.core import mosaic as m
+from jwql_dagster.previews import mosaic as m
 
 EXP = "jw01068001001_02102_00001"
 
@@ -208,8 +208,8 @@ def test_mixed_channels_refused() -> None:
 
 
 def test_real_files_limits_come_from_detector_pixels_only(tmp_path) -> None:
-    from jwql_dagster.core.fits_io import open_science
-    from jwql_dagster.core.preview import find_limits
+    from jwql_dagster.previews.fits_io import open_science
+    from jwql_dagster.previews.render import find_limits
     from tests.previews.fitsmaker import write_fits
 
     dets = ["nrca1", "nrca2", "nrca3", "nrca4"]
@@ -229,7 +229,7 @@ def test_real_files_limits_come_from_detector_pixels_only(tmp_path) -> None:
 
 
 def test_mosaic_task_writes_preview_and_thumbnail(tmp_path) -> None:
-    from jwql_dagster.assets.preview_worker import RenderTask, run_task
+    from jwql_dagster.previews.worker import RenderTask, run_task
     from tests.previews.fitsmaker import write_fits
 
     files = [str(write_fits(tmp_path / "in" / f"{EXP}_{d}_uncal.fits", d, "uncal", nints=2)) for d in ["nrcalong", "nrcblong"]]

@@ -14,9 +14,9 @@ from tests.previews.fitsmaker import write_fits
 
 def test_a_file_that_fails_after_integration_0_is_not_taken_as_up_to_date(tmp_path: Path, monkeypatch) -> None:
     """A render that dies part-way (OOM, kill, unreadable later integration) must be retried, not skipped."""
-    from jwql_dagster.assets.preview_worker import RenderTask, run_task
-    from jwql_dagster.assets.previews import SourceFile, plan_partition
-    from jwql_dagster.core import fits_io
+    from jwql_dagster.previews.worker import RenderTask, run_task
+    from jwql_dagster.previews.assets import SourceFile, plan_partition
+    from jwql_dagster.previews import fits_io
 
     fits_path = write_fits(tmp_path / "arch" / "jw01068001001_02102_00001_nrca1_rateints.fits", "nrca1", "rateints",
                            nints=25)
@@ -38,7 +38,7 @@ def test_a_file_that_fails_after_integration_0_is_not_taken_as_up_to_date(tmp_pa
 
 def test_render_array_writes_integration_0_last(tmp_path: Path) -> None:
     """integ0 is the marker of a complete set: it appears only once every other integration is written."""
-    from jwql_dagster.core.preview import render_array
+    from jwql_dagster.previews.render import render_array
 
     order: list[str] = []
 
@@ -56,8 +56,8 @@ def test_render_array_writes_integration_0_last(tmp_path: Path) -> None:
 
 def test_closing_the_pool_early_does_not_render_every_queued_file(tmp_path: Path) -> None:
     """A terminated run (interrupt inside the generator) must not wait for all queued files to render."""
-    from jwql_dagster.assets.preview_worker import RenderTask
-    from jwql_dagster.assets.previews import execute_tasks
+    from jwql_dagster.previews.worker import RenderTask
+    from jwql_dagster.previews.assets import execute_tasks
     from tests.previews.review_helpers import slow_marker
 
     tasks = [RenderTask("file", f"f{i:02d}", [f"/x/f{i:02d}.fits"], str(tmp_path), None) for i in range(16)]
@@ -73,9 +73,9 @@ def test_closing_the_pool_early_does_not_render_every_queued_file(tmp_path: Path
 
 def _proposal_resources(jwql_env, sqlite_db, area: str, program: str) -> dict:
     """Resources for one rendered rate file of ``program`` in archive ``area``, inline policy 'public'."""
-    from jwql_dagster.core.preview import render_file
+    from jwql_dagster.previews.render import render_file
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     fits_path = write_fits(jwql_env.filesystem / area / program / f"{program}001001"
                            / f"{program}001001_02102_00001_nrca1_rate.fits", "nrca1", "rate")
@@ -87,7 +87,7 @@ def _proposal_resources(jwql_env, sqlite_db, area: str, program: str) -> dict:
 
 
 def _proposal_metadata(resources: dict, program: str):
-    from jwql_dagster.assets.previews import proposal_thumbnail
+    from jwql_dagster.previews.assets import proposal_thumbnail
 
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("program", [program])
@@ -98,7 +98,7 @@ def _proposal_metadata(resources: dict, program: str):
 
 def test_proposal_thumbnail_not_inlined_when_the_archive_is_not_visible(jwql_env, sqlite_db) -> None:
     """JWQL_INLINE_PREVIEWS=public must fail closed: an unmounted archive does not make a program public."""
-    from jwql_dagster.resources.archive import ArchiveFilesystem
+    from jwql_dagster.archive.resources import ArchiveFilesystem
 
     program = "jw03000"
     resources = _proposal_resources(jwql_env, sqlite_db, "proprietary", program)

@@ -24,7 +24,7 @@ SWA = f"{E4}_NRC_SWA_MOSAIC_rate"
 def stale_env(jwql_env, sqlite_db):
     """Settings, resources and a test instance; ``make_program`` is left to the test."""
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     resources = build_resources(jwql_env)
     resources["db"] = sqlite_db
@@ -42,7 +42,7 @@ def _run(assets, resources, instance, partition_key, **kwargs):
 
 
 def run_inventory(resources, instance, instrument="nircam"):
-    from jwql_dagster.assets.archive_files import archive_files
+    from jwql_dagster.archive.assets import archive_files
     from jwql_dagster.partitions import program_instrument_key
 
     return _run([archive_files], resources, instance, program_instrument_key(P, instrument))
@@ -50,7 +50,7 @@ def run_inventory(resources, instance, instrument="nircam"):
 
 def run_previews(resources, instance, instrument="nircam"):
     """preview_images/thumbnails and the coverage check of one partition; returns (result, metadata by asset)."""
-    from jwql_dagster.assets.previews import preview_assets, preview_coverage
+    from jwql_dagster.previews.assets import preview_assets, preview_coverage
     from jwql_dagster.partitions import program_instrument_key
 
     result = _run([preview_assets, preview_coverage], resources, instance, program_instrument_key(P, instrument))
@@ -71,7 +71,7 @@ class _Links(HTMLParser):
 
 def gallery_names(resources, instance, settings) -> set[str]:
     """File names the program's gallery page links to (previews and thumbnails)."""
-    from jwql_dagster.assets.previews import preview_gallery
+    from jwql_dagster.previews.assets import preview_gallery
 
     _run([preview_gallery], resources, instance, P)
     page = settings.output_root / "previews" / P / "index.html"
@@ -221,7 +221,7 @@ def test_mosaic_is_remade_when_its_member_set_changes_whatever_the_mtimes(stale_
 
 
 def test_member_record_is_exact_and_atomic(tmp_path: Path) -> None:
-    from jwql_dagster.core.mosaic import members_sidecar_name, members_unchanged, read_members, sidecar_stem, write_members
+    from jwql_dagster.previews.mosaic import members_sidecar_name, members_unchanged, read_members, sidecar_stem, write_members
 
     stem = SWA
     path = tmp_path / members_sidecar_name(stem)
@@ -244,7 +244,7 @@ def test_member_record_is_exact_and_atomic(tmp_path: Path) -> None:
 
 
 def test_gallery_hides_products_of_hidden_stems_by_exact_stem(tmp_path: Path) -> None:
-    from jwql_dagster.core.gallery import products_of, write_gallery
+    from jwql_dagster.previews.gallery import products_of, write_gallery
 
     prev, thumb = tmp_path / "preview_images" / P, tmp_path / "thumbnails" / P
     prev.mkdir(parents=True)
@@ -279,8 +279,8 @@ def _fake_products(prev: Path, thumbs: Path, stem: str) -> None:
 
 def test_orphaned_mosaic_keeps_its_record_until_every_product_is_removed(stale_env, monkeypatch) -> None:
     """A product that cannot be removed (permissions) must not lose the record that proves the mosaic was ours."""
-    from jwql_dagster.assets import previews
-    from jwql_dagster.core.mosaic import members_sidecar_name, write_members
+    from jwql_dagster.previews import assets as previews
+    from jwql_dagster.previews.mosaic import members_sidecar_name, write_members
 
     settings, resources, _ = stale_env
     archive = resources["archive"]
@@ -336,7 +336,7 @@ def test_mosaic_left_stale_by_two_concurrent_runs_is_remade(stale_env) -> None:
     """Run B renders {a1,a2,a3}; run A, planned before a3 arrived, replaces the outputs with {a1,a2} and
     writes its record just before B writes its own: the outputs are A's, the record B's. The mosaic
     must not count as up to date."""
-    from jwql_dagster.core.atomic import atomic_write_bytes
+    from jwql_dagster.atomic import atomic_write_bytes
 
     settings, resources, instance = stale_env
     visit = settings.filesystem / "public" / P / V
@@ -393,7 +393,7 @@ def test_failure_row_of_a_mosaic_no_longer_made_is_cleared(stale_env) -> None:
 
 
 def test_runs_of_other_instruments_do_not_read_nircam_member_records(stale_env, monkeypatch) -> None:
-    from jwql_dagster.assets import previews
+    from jwql_dagster.previews import assets as previews
 
     settings, resources, instance = stale_env
     previews_of_both_instruments(settings, resources, instance)

@@ -9,7 +9,7 @@ def test_stale_temp_files_are_swept_young_ones_kept(tmp_path: Path) -> None:
     import os
     import time
 
-    from jwql_dagster.assets.previews import sweep_stale_temp
+    from jwql_dagster.previews.assets import sweep_stale_temp
 
     old = tmp_path / ".tmp-old-abc.jpg"
     young = tmp_path / ".tmp-young-def.jpg"
@@ -24,8 +24,8 @@ def test_stale_temp_files_are_swept_young_ones_kept(tmp_path: Path) -> None:
 
 
 def test_a_dying_worker_fails_only_its_own_file() -> None:
-    from jwql_dagster.assets.preview_worker import RenderTask
-    from jwql_dagster.assets.previews import execute_tasks
+    from jwql_dagster.previews.worker import RenderTask
+    from jwql_dagster.previews.assets import execute_tasks
     from tests.previews.crashy import crash_or_succeed
 
     names = ["a", "b", "crash", "c", "d"]

@@ -34,7 +34,8 @@ def _run_program(instance: dg.DagsterInstance, defs: dg.Definitions, program: st
 
 @pytest.mark.slow
 def test_proprietary_images_never_enter_the_event_log(small_archive, jwql_env, sqlite_db, monkeypatch) -> None:
-    from jwql_dagster.assets import archive_files, previews
+    from jwql_dagster.archive import assets as archive_files
+    from jwql_dagster.previews import assets as previews
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
 

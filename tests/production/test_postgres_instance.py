@@ -32,7 +32,7 @@ def production_env(tmp_path: Path, pg_db: str, archive: Path) -> dict[str, str]:
 
 def partitions_with_files(archive: Path) -> list[tuple[str, str]]:
     """(program, instrument) cells of the archive, read from its file names."""
-    from jwql_dagster.core.filenames import UnrecognizedFilenameError, parse_filename
+    from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
 
     cells = set()
     for path in archive.glob("*/jw*/jw*/*.fits"):

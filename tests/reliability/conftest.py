@@ -95,7 +95,7 @@ def hostile_files(visit: Path) -> dict[str, tuple[str, str]]:
 def rel_env(jwql_env, sqlite_db) -> Iterator[tuple[Any, dict[str, Any], dg.DagsterInstance]]:
     """(settings, resources with sqlite db and 1 worker, a test instance holding the program partition)."""
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
 
     resources = build_resources(jwql_env)
     resources["db"] = sqlite_db
@@ -108,8 +108,8 @@ def rel_env(jwql_env, sqlite_db) -> Iterator[tuple[Any, dict[str, Any], dg.Dagst
 def run_partition(resources: dict[str, Any], instance: dg.DagsterInstance, program: str = PROGRAM,
                   instrument: str = "nircam", raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     """archive_files + preview_images/thumbnails + preview_coverage of one partition, as preview_partition_job runs them."""
-    from jwql_dagster.assets.archive_files import archive_files
-    from jwql_dagster.assets.previews import preview_assets, preview_coverage
+    from jwql_dagster.archive.assets import archive_files
+    from jwql_dagster.previews.assets import preview_assets, preview_coverage
     from jwql_dagster.partitions import program_instrument_key
 
     return dg.materialize([archive_files, preview_assets, preview_coverage],
@@ -118,7 +118,7 @@ def run_partition(resources: dict[str, Any], instance: dg.DagsterInstance, progr
 
 
 def run_program_products(resources: dict[str, Any], instance: dg.DagsterInstance, program: str = PROGRAM):
-    from jwql_dagster.assets.previews import preview_gallery, proposal_thumbnail
+    from jwql_dagster.previews.assets import preview_gallery, proposal_thumbnail
 
     return dg.materialize([proposal_thumbnail, preview_gallery], partition_key=program, resources=resources,
                           instance=instance, raise_on_error=True)

@@ -23,7 +23,7 @@ CHILD = textwrap.dedent("""
     import dagster as dg
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.options import JwqlOptions
+    from jwql_dagster.options import JwqlOptions
     from tests.reliability.conftest import run_partition, run_program_products, PROGRAM
 
     if __name__ == "__main__":

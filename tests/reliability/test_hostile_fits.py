@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from jwql_dagster.resources.options import JwqlOptions
+from jwql_dagster.options import JwqlOptions
 from tests.reliability.conftest import (
     PROGRAM,
     VISIT,
@@ -103,7 +103,7 @@ def peak_kb():
         for line in fh:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
-from jwql_dagster.assets.preview_worker import RenderTask, run_task
+from jwql_dagster.previews.worker import RenderTask, run_task
 out = sys.argv[1]
 def render(path):
     o = run_task(RenderTask("file", Path(path).name, [path], out, out))

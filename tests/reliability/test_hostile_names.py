@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import dagster as dg
 import pytest
 
-from jwql_dagster.resources.archive import ArchiveFilesystem, UnsafePathError
+from jwql_dagster.archive.resources import ArchiveFilesystem, UnsafePathError
 from tests.reliability.conftest import (
     PROGRAM,
     VISIT,
@@ -103,7 +103,7 @@ def test_partition_key_with_a_path_cannot_leave_the_output_roots(rel_env, tmp_pa
     settings, resources, instance = rel_env
     evil = "../../../escaped"
     instance.add_dynamic_partitions("program", [evil])
-    from jwql_dagster.assets.previews import preview_assets, preview_gallery, proposal_thumbnail
+    from jwql_dagster.previews.assets import preview_assets, preview_gallery, proposal_thumbnail
     from jwql_dagster.partitions import program_instrument_key
 
     before = _files_under(tmp_path)
@@ -183,7 +183,7 @@ def test_archive_listing_and_previews_do_not_follow_links_out_of_the_archive(rel
 def test_filesystem_scan_does_not_follow_links_and_loops_never_hang(rel_env) -> None:
     settings, resources, instance = rel_env
     _linked_archive(settings)
-    from jwql_dagster.assets.filesystem import filesystem_snapshot
+    from jwql_dagster.filesystem.assets import filesystem_snapshot
 
     start = time.monotonic()
     snap = dg.materialize([filesystem_snapshot], resources=resources, instance=instance)
@@ -193,7 +193,7 @@ def test_filesystem_scan_does_not_follow_links_and_loops_never_hang(rel_env) -> 
 
 
 def test_sensor_does_not_follow_links_and_ticks_in_bounded_time(rel_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jwql_dagster.sensors.new_fits_files as nff
+    import jwql_dagster.archive.sensors as nff
 
     settings, resources, instance = rel_env
     _, real = _linked_archive(settings)
@@ -212,7 +212,7 @@ def test_sensor_does_not_follow_links_and_ticks_in_bounded_time(rel_env, monkeyp
             changed += [r.tags["jwql/changed_files"] for r in out.run_requests]
     assert requested == ["nircam|jw01068"]
     assert changed == ["1"]  # the real file only: neither the file linked in from outside nor the linked-out visit
-    from jwql_dagster.core.arrivals import decode_cursor
+    from jwql_dagster.archive.arrivals import decode_cursor
 
     state = decode_cursor(cursor)
     assert "outside" not in str(state)
@@ -223,8 +223,8 @@ def test_sensor_does_not_follow_links_and_ticks_in_bounded_time(rel_env, monkeyp
 
 
 def test_monitor_status_table_escapes_hostile_monitor_names(tmp_path: Path) -> None:
-    from jwql_dagster.core.monitor_status import RunRecord, compute_status
-    from jwql_dagster.core.plots_monitor import markdown_table, write_table
+    from jwql_dagster.monitoring.status import RunRecord, compute_status
+    from jwql_dagster.monitoring.plots import markdown_table, write_table
 
     now = datetime.now(timezone.utc)
     records = [RunRecord(f"{XSS}</script>{IMG}", "legacy", f"log{i}", "SUCCESS", now - timedelta(hours=i),
@@ -238,10 +238,10 @@ def test_monitor_status_table_escapes_hostile_monitor_names(tmp_path: Path) -> N
 
 def test_mast_and_filesystem_pages_escape_hostile_text(rel_env) -> None:
     """A hostile keyword from MAST and hostile archive names reach no HTML output unescaped."""
-    from jwql_dagster.assets.filesystem import filesystem_plots, filesystem_snapshot
-    from jwql_dagster.assets.mast import jwst_inventory, mast_inventory
-    from jwql_dagster.resources.mast import MastService
-    from jwql_dagster.testing.mast_server import build_catalog, start_server
+    from jwql_dagster.filesystem.assets import filesystem_plots, filesystem_snapshot
+    from jwql_dagster.mast.assets import jwst_inventory, mast_inventory
+    from jwql_dagster.mast.resources import MastService
+    from jwql_dagster.demo.mast_server import build_catalog, start_server
 
     settings, resources, instance = rel_env
     visit = settings.filesystem / "public" / PROGRAM / VISIT

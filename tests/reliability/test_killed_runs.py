@@ -63,7 +63,7 @@ PREVIEW_CHILD = textwrap.dedent("""
     if __name__ == "__main__":
         from jwql_dagster.config import load_settings
         from jwql_dagster.resources import build_resources
-        from jwql_dagster.resources.options import JwqlOptions
+        from jwql_dagster.options import JwqlOptions
         from tests.reliability.conftest import run_partition, run_program_products, PROGRAM
 
         resources = build_resources(load_settings())
@@ -141,8 +141,8 @@ SNAPSHOT_CHILD = textwrap.dedent("""
     import dagster as dg
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.database import JwqlDatabase
-    from jwql_dagster.assets.filesystem import filesystem_snapshot
+    from jwql_dagster.db.resources import JwqlDatabase
+    from jwql_dagster.filesystem.assets import filesystem_snapshot
 
     calls = []
     original = JwqlDatabase.upsert
@@ -181,9 +181,9 @@ def any_db_url(request, tmp_path: Path):
 
 
 def test_kill_9_between_snapshot_upserts_leaves_no_half_snapshot(jwql_env, tmp_path: Path, any_db_url: str) -> None:
-    from jwql_dagster.assets.filesystem import filesystem_snapshot
+    from jwql_dagster.filesystem.assets import filesystem_snapshot
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.database import JwqlDatabase
+    from jwql_dagster.db.resources import JwqlDatabase
 
     settings = jwql_env
     for e in (1, 2):

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from jwql_dagster.db.models import File
-from jwql_dagster.resources.database import JwqlDatabase
-from jwql_dagster.resources.mast import MastService
-from jwql_dagster.testing.mast_server import start_server
+from jwql_dagster.db.resources import JwqlDatabase
+from jwql_dagster.mast.resources import MastService
+from jwql_dagster.demo.mast_server import start_server
 from tests.reliability.conftest import PROGRAM, VISIT, good_rate, rate_name, run_partition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +59,8 @@ def deny_scandir_under(monkeypatch, root: Path):
     ids=["http500", "hang", "drop", "malformed"],
 )
 def test_mast_outage_fails_one_instrument_clearly_in_bounded_time_and_the_others_are_recorded(rel_env, fault, words):
-    from jwql_dagster.assets.mast import jwst_inventory, mast_inventory
-    from jwql_dagster.testing.mast_server import Failures
+    from jwql_dagster.mast.assets import jwst_inventory, mast_inventory
+    from jwql_dagster.demo.mast_server import Failures
 
     _, resources, instance = rel_env
     with start_server() as server:
@@ -84,8 +84,8 @@ def test_mast_outage_fails_one_instrument_clearly_in_bounded_time_and_the_others
 
 
 def test_mast_login_failing_with_http_500_is_reported_as_such(rel_env) -> None:
-    from jwql_dagster.assets.mast import mast_inventory
-    from jwql_dagster.testing.mast_server import Failures
+    from jwql_dagster.mast.assets import mast_inventory
+    from jwql_dagster.demo.mast_server import Failures
 
     _, resources, instance = rel_env
     with start_server(token="tok-123", failures=Failures(http_500=1000, kinds=("login",))) as server:
@@ -99,7 +99,7 @@ def test_mast_login_failing_with_http_500_is_reported_as_such(rel_env) -> None:
 
 
 def test_mast_server_down_is_a_clear_error(rel_env) -> None:
-    from jwql_dagster.assets.mast import mast_inventory
+    from jwql_dagster.mast.assets import mast_inventory
 
     _, resources, instance = rel_env
     with start_server() as server:
@@ -116,7 +116,7 @@ def test_mast_server_down_is_a_clear_error(rel_env) -> None:
 
 
 def test_database_unreachable_at_start_names_the_url_with_the_password_masked(rel_env) -> None:
-    from jwql_dagster.assets.archive_files import archive_files
+    from jwql_dagster.archive.assets import archive_files
     from jwql_dagster.partitions import program_instrument_key
 
     settings, resources, instance = rel_env
@@ -192,7 +192,7 @@ def test_unreadable_archive_root_fails_clearly_and_marks_nothing_deleted(rel_env
 
 
 def test_sensor_skips_with_a_reason_when_the_archive_root_is_missing_or_unreadable(rel_env, monkeypatch) -> None:
-    import jwql_dagster.sensors.new_fits_files as nff
+    import jwql_dagster.archive.sensors as nff
 
     settings, resources, instance = rel_env
     good_rate(settings.filesystem / "public" / PROGRAM / VISIT / rate_name(1))
@@ -222,7 +222,7 @@ def test_sensor_skips_with_a_reason_when_the_archive_root_is_missing_or_unreadab
 
 
 def test_unreadable_archive_root_stores_no_empty_filesystem_snapshot(rel_env, monkeypatch) -> None:
-    from jwql_dagster.assets.filesystem import filesystem_snapshot, load_history
+    from jwql_dagster.filesystem.assets import filesystem_snapshot, load_history
 
     settings, resources, instance = rel_env
     good_rate(settings.filesystem / "public" / PROGRAM / VISIT / rate_name(1))

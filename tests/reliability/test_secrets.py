@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import make_url
 
-from jwql_dagster.testing.mast_server import Failures, start_server
+from jwql_dagster.demo.mast_server import Failures, start_server
 from tests.reliability.conftest import PROGRAM, VISIT, all_event_text, good_rate, rate_name
 
 pytestmark = pytest.mark.postgres
@@ -26,14 +26,14 @@ def test_secrets_never_appear_in_events_logs_errors_outputs_or_the_ui(jwql_env, 
     from dagster._core.remote_representation.external_data import RepositorySnap
     from dagster._serdes import serialize_value
 
-    import jwql_dagster.assets.filesystem as fs_assets
-    import jwql_dagster.assets.mast as mast_assets
-    import jwql_dagster.assets.monitoring as monitoring
-    import jwql_dagster.assets.previews as previews
-    import jwql_dagster.assets.archive_files as archive_files
+    import jwql_dagster.filesystem.assets as fs_assets
+    import jwql_dagster.mast.assets as mast_assets
+    import jwql_dagster.monitoring.assets as monitoring
+    import jwql_dagster.previews.assets as previews
+    import jwql_dagster.archive.assets as archive_files
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
-    from jwql_dagster.resources.mast import MastService
+    from jwql_dagster.mast.resources import MastService
 
     settings = jwql_env
     good_rate(settings.filesystem / "public" / PROGRAM / VISIT / rate_name(1))

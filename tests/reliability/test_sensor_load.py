@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-import jwql_dagster.sensors.new_fits_files as nff
+import jwql_dagster.archive.sensors as nff
 from jwql_dagster.db.models import File
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from jwql_dagster.core.fits_io import FitsReadError, open_science, reference_pixel_map
-from jwql_dagster.core.preview import render_file
+from jwql_dagster.previews.fits_io import FitsReadError, open_science, reference_pixel_map
+from jwql_dagster.previews.render import render_file
 from tests.rendering import fitsfiles as ff
 
 

@@ -22,8 +22,8 @@ FRAME_BYTES = NY * NX * 4  # one float32 frame
 # a child of a big pytest process could never show growth; VmHWM restarts at exec.
 _CHILD = r"""
 import json, resource, sys, tempfile
-from jwql_dagster.testing.memory import peak_rss_kb as peak_kb
-from jwql_dagster.core.preview import render_file
+from jwql_dagster.demo.memory import peak_rss_kb as peak_kb
+from jwql_dagster.previews.render import render_file
 out = tempfile.mkdtemp()
 render_file(sys.argv[1], out, out)  # warm-up on a tiny file: imports, fonts, colormap
 base = peak_kb()

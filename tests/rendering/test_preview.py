@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jwql_dagster.core.preview import (
+from jwql_dagster.previews.render import (
     colorbar_labels,
     find_limits,
     render_array,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-synthetic = pytest.importorskip("jwql_dagster.core.synthetic")
+synthetic = pytest.importorskip("jwql_dagster.demo.synthetic")
 
-from jwql_dagster.core.fits_io import open_science  # noqa: E402
-from jwql_dagster.core.preview import render_file  # noqa: E402
+from jwql_dagster.previews.fits_io import open_science  # noqa: E402
+from jwql_dagster.previews.render import render_file  # noqa: E402
 
 _DETECTOR = {"nircam": "nrcb1", "niriss": "nis", "nirspec": "nrs1", "miri": "mirimage", "fgs": "guider1"}
 

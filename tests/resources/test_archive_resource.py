@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.resources.archive import ArchiveFilesystem, UnsafePathError
+from jwql_dagster.archive.resources import ArchiveFilesystem, UnsafePathError
 
 
 def make_resource(root: Path, out: Path) -> ArchiveFilesystem:

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from jwql_dagster.core.arrivals import KnownFile
+from jwql_dagster.archive.arrivals import KnownFile
 
 DETECTORS = {"nircam": "nrcb1", "miri": "mirimage", "niriss": "nis", "nirspec": "nrs1"}
 

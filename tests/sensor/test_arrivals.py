@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.core.arrivals import (
+from jwql_dagster.archive.arrivals import (
     ArchiveRootMissing,
     CursorError,
     ScanResult,

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-import jwql_dagster.sensors.new_fits_files as nff
-from jwql_dagster.core.filenames import quick_classify
+import jwql_dagster.archive.sensors as nff
+from jwql_dagster.archive.filenames import quick_classify
 from jwql_dagster.db.models import File
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
 from tests.sensor.fake_archive import FakeArchive, fits_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import jwql_dagster.sensors.new_fits_files as nff
+import jwql_dagster.archive.sensors as nff
 from jwql_dagster.db.models import File
 from tests.sensor.fake_archive import fits_name
 

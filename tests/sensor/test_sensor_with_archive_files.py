@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-import jwql_dagster.sensors.new_fits_files as nff
-from jwql_dagster.assets.archive_files import archive_files
-from jwql_dagster.core.arrivals import change_hash, decode_cursor
+import jwql_dagster.archive.sensors as nff
+from jwql_dagster.archive.assets import archive_files
+from jwql_dagster.archive.arrivals import change_hash, decode_cursor
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.core.arrivals import ArchiveLinks, KnownFile, ScanResult, scan_archive
+from jwql_dagster.archive.arrivals import ArchiveLinks, KnownFile, ScanResult, scan_archive
 from tests.sensor.fake_archive import FakeFilesTable
 from tests.sensor.test_symlinked_visits import P, _name, _plain, archive_view
 

@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 from astropy.io import fits
 
-import jwql_dagster.sensors.new_fits_files as nff
-from jwql_dagster.assets.archive_files import archive_files
-from jwql_dagster.core.arrivals import KnownFile, ScanResult, decode_cursor, scan_archive
+import jwql_dagster.archive.sensors as nff
+from jwql_dagster.archive.assets import archive_files
+from jwql_dagster.archive.arrivals import KnownFile, ScanResult, decode_cursor, scan_archive
 from jwql_dagster.db.models import File
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
 from tests.sensor.fake_archive import FakeFilesTable

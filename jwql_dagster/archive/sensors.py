@@ -1,0 +1,184 @@
+"""Sensor ``new_fits_files``: new, replaced, moved or deleted FITS files become preview runs.
+
+The scan itself lives in core/arrivals.py; this module feeds it the database's ``files``
+rows, the instance's ``archive_files`` materializations (first tick only) and the
+settings, and turns its changes into run requests of ``preview_partition_job`` with the
+Contract's run key ``<partition>|<sha1 of the changed lines, 16 hex>``. The job is named,
+not imported, so this module does not load the preview assets.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Iterable, Sequence
+
+import dagster as dg
+import sqlalchemy as sa
+
+from jwql_dagster.config import load_settings
+from jwql_dagster.archive.arrivals import (
+    ArchiveRootMissing,
+    CursorError,
+    KnownFile,
+    KnownLookup,
+    scan_archive,
+)
+from jwql_dagster.db.engine import DatabaseUnavailableError
+from jwql_dagster.db.models import File
+from jwql_dagster.partitions import program_instrument_key, split_program_instrument
+from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.db.resources import JwqlDatabase
+from jwql_dagster.options import JwqlOptions
+
+JOB_NAME = "preview_partition_job"
+ARCHIVE_FILES = dg.AssetKey("archive_files")
+MAX_PROBLEMS_LOGGED = 20
+_QUERY_CHUNK = 500
+_TAILS_PER_CONDITION = 200
+
+# The clock of the sensor; tests replace it to make files settle without waiting.
+clock: Callable[[], float] = time.time
+
+
+def _chunks(items: Sequence[str], size: int = _QUERY_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _relative_dir(path: str, root: str) -> str:
+    """Directory of a ``files.path`` relative to the archive root, '/'-separated (paths may be stored either way)."""
+    parent = path.rpartition("/")[0]
+    prefix = root.rstrip("/") + "/"
+    if parent.startswith(prefix):
+        return parent[len(prefix):]
+    if os.path.isabs(parent):
+        return os.path.relpath(parent, root).replace(os.sep, "/")
+    return parent
+
+
+def database_lookup(db: JwqlDatabase, root: str) -> KnownLookup:
+    """The scanner's view of the ``files`` table: rows in ``dirs`` (any area) plus rows named ``names``.
+
+    Rows are narrowed in the database by program (indexed) and by the ``<program>/<visit>/``
+    part of their path, so a tick reads the rows of the changed folders only.
+    """
+
+    def lookup(dirs: Sequence[str], names: Sequence[str]) -> list[KnownFile]:
+        tails = sorted({d.split("/", 1)[1] for d in dirs if d.count("/") >= 2})
+        columns = (File.filename, File.path, File.size, File.mtime_ns, File.deleted_at)
+        out: list[KnownFile] = []
+        with db.session(readonly=True) as session:
+            by_program: dict[str, list[str]] = {}
+            for tail in tails:
+                by_program.setdefault(tail.split("/")[0], []).append(tail)
+            # SQLite parses an OR chain as a tree at most 1000 deep (SQLITE_MAX_EXPR_DEPTH): keep
+            # both the programs of a query and the folders of a program well under it.
+            items = [(program, program_tails[i : i + _TAILS_PER_CONDITION])
+                     for program, program_tails in sorted(by_program.items())
+                     for i in range(0, len(program_tails), _TAILS_PER_CONDITION)]
+            for start in range(0, len(items), 50):
+                conds = []
+                for program, program_tails in items[start : start + 50]:
+                    # accept both spellings of a program in the table (jw01068 or 01068)
+                    conds.append(sa.and_(
+                        File.program.in_([program, program[2:]]),
+                        sa.or_(*[File.path.contains(f"{t}/", autoescape=True) for t in program_tails]),
+                    ))
+                out.extend(_rows(session.execute(sa.select(*columns).where(sa.or_(*conds))), root))
+            for chunk in _chunks(sorted(set(names))):
+                out.extend(_rows(session.execute(sa.select(*columns).where(File.filename.in_(chunk))), root))
+        return out
+
+    return lookup
+
+
+def _rows(result: Iterable, root: str) -> list[KnownFile]:
+    return [
+        KnownFile(name=r.filename, dir=_relative_dir(r.path, root), size=int(r.size), mtime_ns=int(r.mtime_ns),
+                  deleted=r.deleted_at is not None)
+        for r in result
+    ]
+
+
+def materialized_partitions(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
+    """(program, instrument) of every ``archive_files`` partition that was ever materialized."""
+    out: set[tuple[str, str]] = set()
+    for key in instance.get_materialized_partitions(ARCHIVE_FILES):
+        try:
+            out.add(split_program_instrument(key))
+        except Exception:  # a key of another partitioning (renamed asset): not ours
+            continue
+    return out
+
+
+def _log_problems(context: dg.SensorEvaluationContext, problems: list[str]) -> None:
+    for line in problems[:MAX_PROBLEMS_LOGGED]:
+        context.log.warning(f"skipped: {line}")
+    if len(problems) > MAX_PROBLEMS_LOGGED:
+        context.log.warning(f"... and {len(problems) - MAX_PROBLEMS_LOGGED} more skipped paths")
+
+
+def evaluate(
+    context: dg.SensorEvaluationContext, archive: ArchiveFilesystem, db: JwqlDatabase, options: JwqlOptions
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick: scan, then new program partitions and one run request per changed program x instrument."""
+    root = archive.filesystem
+    cursor = context.cursor
+    kwargs = dict(
+        now=clock(),
+        settle_seconds=options.sensor_settle_seconds,
+        max_files=options.sensor_max_files_per_tick,
+        known=database_lookup(db, root),
+        materialized=lambda: materialized_partitions(context.instance),
+    )
+    try:
+        try:
+            result = scan_archive(root, cursor, **kwargs)
+        except CursorError as exc:
+            context.log.warning(f"{exc}; starting over as on a first tick")
+            result = scan_archive(root, None, **kwargs)
+    except ArchiveRootMissing:
+        return dg.SkipReason(f"archive root {root} does not exist (set JWQL_FILESYSTEM)")
+    except (sa.exc.SQLAlchemyError, DatabaseUnavailableError) as exc:
+        return dg.SkipReason(f"jwql database unavailable ({db.masked_url}): {type(exc).__name__}; will retry")
+
+    _log_problems(context, result.problems)
+    if not result.changes:
+        return dg.SensorResult(skip_reason=dg.SkipReason(result.summary()), cursor=result.cursor)
+
+    context.log.info(result.summary())
+    existing = set(context.instance.get_dynamic_partitions("program"))
+    new_programs = sorted(result.programs - existing)
+    run_requests = []
+    for (program, instrument), lines in sorted(result.changes.items()):
+        key = program_instrument_key(program, instrument)
+        run_requests.append(
+            dg.RunRequest(
+                run_key=f"{key}|{result.run_hash(program, instrument)}",
+                partition_key=key,
+                tags={"jwql/trigger": "new_fits_files", "jwql/changed_files": str(len(lines))},
+            )
+        )
+    dynamic = [dg.AddDynamicPartitionsRequest(partitions_def_name="program", partition_keys=new_programs)] if new_programs else []
+    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=dynamic, cursor=result.cursor)
+
+
+_settings = load_settings()
+
+
+@dg.sensor(
+    name="new_fits_files",
+    job_name=JOB_NAME,
+    minimum_interval_seconds=_settings.sensor_interval_seconds,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests archive_files + previews for each program x instrument partition whose FITS files "
+    "arrived, changed, moved or were deleted (incremental directory-mtime scan).",
+)
+def new_fits_files(
+    context: dg.SensorEvaluationContext, archive: ArchiveFilesystem, db: JwqlDatabase, options: JwqlOptions
+) -> dg.SensorResult | dg.SkipReason:
+    return evaluate(context, archive, db, options)
+
+
+defs = dg.Definitions(sensors=[new_fits_files])

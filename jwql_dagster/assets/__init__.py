@@ -1,1 +1,0 @@
-"""Asset groups, one module each: previews, filesystem, mast, monitoring."""

@@ -1,1 +1,0 @@
-"""Pure domain code: no Dagster imports here."""

@@ -1,0 +1,71 @@
+"""MastService: the astroquery MAST client pointed at MAST_API_URL, with timeouts, retries and request counts."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from jwql_dagster.mast.client import MastClient, MastError, RetryPolicy, scrub
+
+
+class MastService(dg.ConfigurableResource):
+    """MAST portal API client (token from MAST_API_TOKEN, never logged)."""
+
+    url: str = "https://mast.stsci.edu"
+    token: Optional[str] = None
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    total_retry_seconds: float = 60.0
+    pagesize: int = 50000
+    workers: int = 5
+
+    _client: MastClient | None = PrivateAttr(default=None)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
+            backoff_max_s=self.backoff_max_s,
+            total_s=self.total_retry_seconds,
+            timeout_s=self.timeout_s,
+        )
+
+    @property
+    def client(self) -> MastClient:
+        """The client of this resource instance (a fresh astroquery MastClass, logged in on first query)."""
+        if self._client is None:
+            self._client = MastClient(self.url, self.token, self.policy(), pagesize=self.pagesize, workers=self.workers)
+        return self._client
+
+    def requests_made(self) -> dict[str, int]:
+        """HTTP requests made so far by kind (invoke, columnsconfig, login, other) and retries."""
+        return self.client.requests_made() if self._client is not None else {}
+
+    def safe(self, text: str) -> str:
+        """``text`` with the token masked (for any message that could echo configuration)."""
+        return scrub(text, [self.token])
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client._mast._session.close()
+            self._client = None
+
+
+def check_mast(settings: Any) -> tuple[bool, str]:
+    """Doctor check: can MAST_API_URL be reached (and is the token accepted)? Never prints the token."""
+    token = getattr(settings, "mast_api_token", None)
+    url = str(settings.mast_api_url).rstrip("/")
+    client = MastClient(url, token, RetryPolicy(max_retries=1, backoff_s=0.2, total_s=5.0, timeout_s=5.0))
+    try:
+        state = client.ping()
+    except MastError as exc:
+        return False, scrub(str(exc), [token])
+    except Exception as exc:  # noqa: BLE001 - a check reports, never crashes
+        return False, scrub(f"MAST at {url} not usable: {type(exc).__name__}", [token])
+    finally:
+        client._mast._session.close()
+    return True, f"MAST at {url} reachable ({state})"

@@ -1,0 +1,442 @@
+"""NIRCam detector mosaics: which files belong together, where each detector sits, what to scale.
+
+jwql's old ``generate_preview_images`` combined the files of one NIRCam exposure (same
+program, observation, visit, visit group, sequence, activity, exposure and suffix; only the
+detector differs) into one image, with the physical gaps between detectors and modules
+left empty. We keep its rules and dummy names (``NRC_SWALL_MOSAIC`` ...) and improve two
+things: each detector is placed at its module position plus its own SUBSTRT offset (so any
+subarray lands where it really is, and the mosaic is cropped to the data), and the frames
+are built one integration at a time so memory stays at one mosaic frame.
+
+Long-wave detectors are accepted under both spellings, ``nrca5``/``nrcb5`` (jwql) and
+``nrcalong``/``nrcblong`` (the JWST pipeline's file names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from jwql_dagster.atomic import atomic_write_text
+from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
+
+SW_MOD_GAP = 1387  # px between modules A and B (short wave): 43 arcsec / 0.031 arcsec/px
+LW_MOD_GAP = 741  # px between the two long-wave detectors: 46 arcsec / 0.062 arcsec/px
+SW_DET_GAP = 145  # px between the short-wave detectors of a module: 4.5 arcsec / 0.031 arcsec/px
+FULLX = 2048
+FULLY = 2048
+REF_BORDER = 4  # reference pixels on each edge of a full NIR detector
+
+SW_DETECTORS = tuple(f"NRC{m}{n}" for m in "AB" for n in "1234")
+LW_DETECTORS = ("NRCA5", "NRCB5")
+MOSAIC_NAMES = ("NRC_SWALL_MOSAIC", "NRC_SWA_MOSAIC", "NRC_SWB_MOSAIC", "NRC_LW_MOSAIC")
+MOSAIC_MARKER = "_MOSAIC_"
+
+# Lower-left (x, y) of each detector inside its module(s) for full frames, as jwql lays them out.
+_MODULE_LOWERLEFTS: dict[str, tuple[int, int]] = {
+    "NRCA1": (0, 0),
+    "NRCA2": (0, FULLY + SW_DET_GAP),
+    "NRCA3": (FULLX + SW_DET_GAP, 0),
+    "NRCA4": (FULLX + SW_DET_GAP, FULLY + SW_DET_GAP),
+    "NRCB1": (FULLX + SW_DET_GAP, FULLY + SW_DET_GAP),
+    "NRCB2": (FULLX + SW_DET_GAP, 0),
+    "NRCB3": (0, FULLY + SW_DET_GAP),
+    "NRCB4": (0, 0),
+    "NRCA5": (0, 0),
+    "NRCB5": (FULLX + LW_MOD_GAP, 0),
+}
+
+
+class MosaicError(ValueError):
+    """A group of files cannot be combined (mixed channels, no NIRCam detector, unusable shapes)."""
+
+
+def normalize_detector(detector: str) -> str:
+    """Upper-case detector name with the long-wave pipeline spelling mapped to jwql's (NRCALONG -> NRCA5)."""
+    det = detector.upper()
+    if det in ("NRCALONG", "NRCBLONG"):
+        return det[:4] + "5"
+    return det
+
+
+def detector_check(detector_list: Sequence[str], search_string: str) -> int:
+    """How many names in ``detector_list`` match the regular expression (case-insensitive, anchored at the start)."""
+    pattern = re.compile(search_string, re.IGNORECASE)
+    return sum(1 for det in detector_list if pattern.match(normalize_detector(det)))
+
+
+def find_data_channel(detectors: Sequence[str]) -> str:
+    """'SW' (both modules), 'SWA', 'SWB' or 'LW' for a list of NIRCam detectors; mixing SW and LW is an error."""
+    swa = detector_check(detectors, r"NRCA[1-4]$")
+    swb = detector_check(detectors, r"NRCB[1-4]$")
+    lw = detector_check(detectors, r"NRC[AB]5$")
+    if (swa or swb) and lw:
+        raise MosaicError("cannot mix NIRCam short-wave and long-wave detectors in one mosaic")
+    if swa and swb:
+        return "SW"
+    if swa:
+        return "SWA"
+    if swb:
+        return "SWB"
+    if lw:
+        return "LW"
+    raise MosaicError(f"no NIRCam short-wave or long-wave detector among {list(detectors)}")
+
+
+def _channel_of(detector: str) -> str | None:
+    det = normalize_detector(detector)
+    if det in SW_DETECTORS:
+        return "SW"
+    if det in LW_DETECTORS:
+        return "LW"
+    return None
+
+
+def group_filenames(filenames: Sequence[str]) -> list[list[str]]:
+    """Group the files of one NIRCam exposure and channel; every other file is a group of its own.
+
+    A group key is the exposure part of the name (``jw01068001001_02102_00001``), the channel
+    (short wave: NRCA1-4 and NRCB1-4 together; long wave: A5/B5 or along/blong) and the
+    suffix. Stage-3, time-series, guider and non-NIRCam files are never grouped. Files are
+    matched by their base name, not their folder, since a file keeps its name when it moves
+    from proprietary to public. Unrecognised names become groups of one (jwql stopped at them).
+    Output order: groups in order of their first (sorted) file, files sorted inside a group.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path in sorted(set(filenames), key=lambda p: (os.path.basename(p), p)):
+        name = os.path.basename(path)
+        key: tuple[str, ...] = ("single", path)
+        try:
+            parsed = parse_filename(name)
+        except UnrecognizedFilenameError:
+            parsed = None
+        if parsed is not None and parsed.get("filename_type") == "stage_1_and_2":
+            channel = _channel_of(str(parsed.get("detector") or ""))
+            if channel is not None:
+                key = ("nircam", str(parsed["group_root"]).lower(), channel, str(parsed.get("suffix") or ""))
+        groups.setdefault(key, []).append(path)
+    return list(groups.values())
+
+
+def create_dummy_filename(filelist: Sequence[str]) -> str:
+    """The first file's path with its detector replaced by jwql's mosaic name (NRC_SWALL_MOSAIC, ...)."""
+    if not filelist:
+        raise MosaicError("an empty group has no mosaic name")
+    detectors = []
+    for path in filelist:
+        parsed = parse_filename(os.path.basename(path))
+        detectors.append(str(parsed["detector"]))
+    first = normalize_detector(detectors[0])
+    if first in LW_DETECTORS:
+        label = "NRC_LW_MOSAIC"
+    else:
+        modules = {normalize_detector(d)[3] for d in detectors}
+        if modules >= {"A", "B"}:
+            label = "NRC_SWALL_MOSAIC"
+        elif "A" in modules:
+            label = "NRC_SWA_MOSAIC"
+        else:
+            label = "NRC_SWB_MOSAIC"
+    folder, name = os.path.split(filelist[0])
+    token = f"_{detectors[0]}_"
+    index = name.find(token)
+    if index < 0:
+        raise MosaicError(f"detector {detectors[0]!r} not found in {name}")
+    dummy = name[:index] + f"_{label}_" + name[index + len(token):]
+    return os.path.join(folder, dummy) if folder else dummy
+
+
+def is_mosaic_name(name: str) -> bool:
+    """True for an output or dummy name made from a mosaic (the detector replaced by NRC_*_MOSAIC)."""
+    return any(f"_{label}_" in name for label in MOSAIC_NAMES)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one detector's data go in the mosaic: lower-left (x, y) in mosaic pixels and the data size."""
+
+    x0: int
+    y0: int
+    width: int
+    height: int
+    full_frame: bool = False
+
+
+def array_coordinates(
+    channelmod: str,
+    detector_list: Sequence[str],
+    lowerleft_list: Sequence[tuple[int, int]],
+    sizes: Sequence[tuple[int, int]] | None = None,
+) -> tuple[int, int, dict[str, Placement]]:
+    """Mosaic size (xdim, ydim) and each detector's placement.
+
+    ``lowerleft_list`` holds each detector's (SUBSTRT1, SUBSTRT2) (1-based, (1, 1) for full
+    frame), ``sizes`` each data (width, height); without sizes a detector is assumed to
+    extend from its start to the detector edge. Every detector sits at its module position
+    plus its own subarray offset, so the physical gaps (145 px between SW detectors, 1387 px
+    between modules, 741 px between the LW detectors) are kept, and the mosaic is then
+    cropped to the area the data cover.
+    """
+    if channelmod not in ("SW", "SWA", "SWB", "LW"):
+        raise MosaicError(f"unknown NIRCam channel {channelmod!r}")
+    if len(detector_list) != len(lowerleft_list):
+        raise MosaicError("one lower-left position is needed per detector")
+    if sizes is None:
+        sizes = [(FULLX - (sx - 1), FULLY - (sy - 1)) for sx, sy in lowerleft_list]
+    module = dict(_MODULE_LOWERLEFTS)
+    if channelmod == "SW":
+        shift = 2 * FULLX + SW_DET_GAP + SW_MOD_GAP
+        for det in SW_DETECTORS[4:]:
+            x, y = module[det]
+            module[det] = (x + shift, y)
+    raw: dict[str, tuple[int, int, int, int, bool]] = {}
+    for det_name, (sx, sy), (w, h) in zip(detector_list, lowerleft_list, sizes):
+        det = normalize_detector(det_name)
+        if det not in module:
+            raise MosaicError(f"{det_name} is not a NIRCam imaging detector")
+        if det in raw:
+            raise MosaicError(f"detector {det} appears twice in one mosaic")
+        sx, sy = int(sx or 1), int(sy or 1)
+        if sx < 1 or sy < 1 or w < 1 or h < 1 or sx - 1 + w > FULLX or sy - 1 + h > FULLY:
+            raise MosaicError(f"{det}: subarray start ({sx}, {sy}) and size {w}x{h} do not fit a 2048x2048 detector")
+        mx, my = module[det]
+        full = (sx, sy, w, h) == (1, 1, FULLX, FULLY)
+        raw[det] = (mx + sx - 1, my + sy - 1, int(w), int(h), full)
+    xmin = min(v[0] for v in raw.values())
+    ymin = min(v[1] for v in raw.values())
+    xmax = max(v[0] + v[2] for v in raw.values())
+    ymax = max(v[1] + v[3] for v in raw.values())
+    placements = {det: Placement(x - xmin, y - ymin, w, h, full) for det, (x, y, w, h, full) in raw.items()}
+    return xmax - xmin, ymax - ymin, placements
+
+
+def create_dq_array(
+    xd: int,
+    yd: int,
+    mosaic: np.ndarray,
+    module: str,
+    placements: dict[str, Placement] | None = None,
+) -> np.ndarray:
+    """Science-pixel map of a mosaic (True = used for the scaling limits).
+
+    Gaps (NaN in ``mosaic``: nothing placed there) are False, and so is the 4-pixel
+    reference border of every full-frame detector. With ``placements`` the borders come
+    from the actual positions; without, the full-frame layout of ``module`` is assumed.
+    """
+    if mosaic.shape != (yd, xd):
+        raise MosaicError(f"mosaic shape {mosaic.shape} does not match ({yd}, {xd})")
+    dq = ~np.isnan(mosaic)
+    if placements is None:
+        detectors = {
+            "SW": SW_DETECTORS,
+            "SWA": SW_DETECTORS[:4],
+            "SWB": SW_DETECTORS[4:],
+            "LW": LW_DETECTORS,
+        }[module]
+        _, _, placements = array_coordinates(module, detectors, [(1, 1)] * len(detectors))
+    for p in placements.values():
+        if not p.full_frame:
+            continue
+        b = REF_BORDER
+        dq[p.y0:p.y0 + b, p.x0:p.x0 + p.width] = False
+        dq[p.y0 + p.height - b:p.y0 + p.height, p.x0:p.x0 + p.width] = False
+        dq[p.y0:p.y0 + p.height, p.x0:p.x0 + b] = False
+        dq[p.y0:p.y0 + p.height, p.x0 + p.width - b:p.x0 + p.width] = False
+    return dq
+
+
+def _start_of(science: Any) -> tuple[int, int]:
+    """(SUBSTRT1, SUBSTRT2) of an open science file, (1, 1) when absent (full frame)."""
+    start = getattr(science, "substrt", None)
+    if start is None and hasattr(science, "header_value"):
+        x, y = science.header_value("SUBSTRT1"), science.header_value("SUBSTRT2")
+        start = (x, y) if x is not None and y is not None else None
+    if start is None:
+        return 1, 1
+    return int(start[0]), int(start[1])
+
+
+@dataclass
+class Mosaic:
+    """An open mosaic: its shape, science map and a frame builder (one integration at a time)."""
+
+    channel: str
+    detectors: list[str]
+    xdim: int
+    ydim: int
+    placements: dict[str, Placement]
+    mask: np.ndarray
+    nints: int
+    units: str
+    _sources: list[Any] = field(repr=False, default_factory=list)
+
+    def frame(self, integration: int, gap_value: float = 0.0) -> np.ndarray:
+        """The mosaic of one integration (float32); 4D files give last-minus-first group.
+
+        Gaps hold ``gap_value``: 0 by default, which is how jwql displays NaN anyway, and
+        ``mask`` keeps them out of the limits. A NaN fill would make the renderer copy the
+        whole frame just to replace them (166 MB for eight full frames).
+        """
+        out = np.full((self.ydim, self.xdim), gap_value, dtype=np.float32)
+        for det, source in zip(self.detectors, self._sources):
+            p = self.placements[det]
+            data = np.asarray(source.frame(integration), dtype=np.float32)
+            out[p.y0:p.y0 + p.height, p.x0:p.x0 + p.width] = data
+        return out
+
+
+def _default_opener() -> Callable[[str], Any]:
+    from jwql_dagster.previews.fits_io import open_science
+
+    return open_science
+
+
+@contextlib.contextmanager
+def create_mosaic(filenames: Sequence[str], opener: Callable[[str], Any] | None = None) -> Iterator[Mosaic]:
+    """Open a group's files and yield a ``Mosaic``; frames are assembled on demand, per integration.
+
+    jwql returned the whole (nints, y, x) cube; a full SW mosaic is 9811 x 4241 pixels, so we
+    hold one integration's mosaic at a time (about 166 MB in float32 for eight full frames).
+    The science map combines each file's own map (DQ or reference border) with the gaps.
+    """
+    if len(filenames) < 2:
+        raise MosaicError("a mosaic needs at least two detector files")
+    opener = opener or _default_opener()
+    detectors = [normalize_detector(str(parse_filename(os.path.basename(f))["detector"])) for f in filenames]
+    channel = find_data_channel(detectors)
+    with contextlib.ExitStack() as stack:
+        sources = [stack.enter_context(opener(str(f))) for f in filenames]
+        starts, sizes, masks = [], [], []
+        for f, src in zip(filenames, sources):
+            mask = np.asarray(src.science_mask(), dtype=bool)
+            if mask.ndim != 2:
+                raise MosaicError(f"{os.path.basename(f)}: science map is not 2D")
+            starts.append(_start_of(src))
+            sizes.append((mask.shape[1], mask.shape[0]))
+            masks.append(mask)
+        xdim, ydim, placements = array_coordinates(channel, detectors, starts, sizes)
+        full_mask = np.zeros((ydim, xdim), dtype=bool)
+        for det, mask in zip(detectors, masks):
+            p = placements[det]
+            full_mask[p.y0:p.y0 + p.height, p.x0:p.x0 + p.width] = mask
+        nints = min(int(getattr(src, "nints", 1) or 1) for src in sources)
+        units = str(getattr(sources[0], "units", "") or "")
+        yield Mosaic(channel, detectors, xdim, ydim, placements, full_mask, nints, units, sources)
+
+
+# ---------------------------------------------------------------- member record (staleness of a mosaic)
+
+MEMBERS_VERSION = 1
+
+
+def members_sidecar_name(stem: str) -> str:
+    """Hidden file beside a mosaic's previews recording the member set it was made from.
+
+    ``stem`` is the mosaic's dummy name without ``.fits``. The leading dot keeps it out of the
+    gallery, the coverage check and web listings; it never starts with ``.tmp-`` (stems start
+    with ``jw``), so the temp-file sweep leaves it alone.
+    """
+    return f".{stem}.members.json"
+
+
+def sidecar_stem(name: str) -> str | None:
+    """The mosaic stem of a sidecar file name, or None when ``name`` is not a mosaic's sidecar."""
+    if not (name.startswith(".") and name.endswith(".members.json")):
+        return None
+    stem = name[1 : -len(".members.json")]
+    return stem if stem and is_mosaic_name(stem) and "/" not in stem else None
+
+
+def member_record(members: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
+    """The member set as stored: ``[name, size, mtime_ns]`` per file, sorted by name (folders left out,
+    so a move from proprietary to public, which keeps name, size and time, is no change)."""
+    return [[str(n), int(s), int(t)] for n, s, t in sorted(members, key=lambda m: str(m[0]))]
+
+
+def write_members(
+    path: str | os.PathLike[str],
+    stem: str,
+    members: Sequence[tuple[str, int, int]],
+    outputs: dict[str, tuple[int, int]] | None = None,
+) -> None:
+    """Record the member set of a mosaic just rendered (atomically: temp file + rename, mode 0644).
+
+    ``outputs``: output name -> (size, mtime_ns) of the integration-0 preview and thumbnail this
+    render wrote. They tie the record to those very files: when another run of the partition
+    replaces the outputs between this run's render and its record, the record no longer matches
+    them and the mosaic is remade instead of passing as up to date.
+    """
+    body: dict[str, Any] = {"version": MEMBERS_VERSION, "mosaic": stem, "members": member_record(members)}
+    if outputs is not None:
+        body["outputs"] = _output_record(outputs)
+    atomic_write_text(path, json.dumps(body, indent=1) + "\n")
+
+
+def _output_record(outputs: dict[str, tuple[int, int]]) -> dict[str, list[int]]:
+    return {str(name): [int(size), int(mtime)] for name, (size, mtime) in sorted(outputs.items())}
+
+
+def _read_body(path: str | os.PathLike[str], stem: str | None) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            body = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("version") != MEMBERS_VERSION:
+        return None
+    if stem is not None and body.get("mosaic") != stem:
+        return None
+    return body
+
+
+def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[list[Any]] | None:
+    """The recorded member set, or None when there is none or it cannot be trusted (unreadable,
+    another format version, another mosaic's record, malformed)."""
+    body = _read_body(path, stem)
+    return None if body is None else _members_of(body)
+
+
+def _members_of(body: dict[str, Any]) -> list[list[Any]] | None:
+    members = body.get("members")
+    if not isinstance(members, list):
+        return None
+    if not all(isinstance(m, list) and len(m) == 3 for m in members):
+        return None
+    try:
+        return member_record([(m[0], m[1], m[2]) for m in members])
+    except (TypeError, ValueError):
+        return None
+
+
+def members_unchanged(
+    path: str | os.PathLike[str],
+    stem: str,
+    members: Sequence[tuple[str, int, int]],
+    outputs: dict[str, tuple[int, int]] | None = None,
+) -> bool:
+    """True when the record at ``path`` holds exactly this member set (same names, sizes and mtimes).
+
+    A member added, removed, resized or given another mtime (older as well as newer) makes it
+    False, and so does a missing record (mosaics made before records existed are made once more).
+    With ``outputs`` (name -> (size, mtime_ns) of the integration-0 outputs now on disk), the
+    record must also name exactly those files: outputs replaced after the record was written (by
+    another run of the partition) make it False, and so does a record without outputs.
+    """
+    body = _read_body(path, stem)
+    if body is None:
+        return False
+    recorded = _members_of(body)
+    if recorded is None or recorded != member_record(members):
+        return False
+    if outputs is None:
+        return True
+    try:
+        return body.get("outputs") == _output_record(outputs)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,96 @@
+"""The per-file rendering job run in worker processes.
+
+It lives in its own small module, importing only pure code, so a spawned or forkserver
+worker starts quickly and never imports Dagster. A worker never raises: it returns the
+written paths or a failure record, so one bad file cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RenderTask:
+    """One unit of work: a single FITS file, or a group of NIRCam files to mosaic."""
+
+    kind: str  # "file" | "mosaic"
+    name: str  # FITS file name, or the mosaic's dummy FITS name
+    paths: list[str]
+    preview_dir: str
+    thumbnail_dir: str | None  # None: no thumbnail for this product
+
+
+@dataclass
+class RenderOutcome:
+    """What a task produced; ``error_type``/``reason`` are set when it failed."""
+
+    kind: str
+    name: str
+    previews: list[str] = field(default_factory=list)
+    thumbnails: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error_type: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+
+def _paths_of(result: Any, attr: str) -> list[str]:
+    values = getattr(result, attr, None)
+    if values is None and isinstance(result, dict):
+        values = result.get(attr)
+    return [str(v) for v in (values or [])]
+
+
+def _render_mosaic(task: RenderTask) -> Any:
+    from jwql_dagster.previews.mosaic import create_mosaic
+    from jwql_dagster.previews.render import render_array
+
+    root = os.path.basename(task.name).removesuffix(".fits")
+    with create_mosaic(task.paths) as mosaic:
+        return render_array(
+            mosaic.frame,
+            mosaic.mask,
+            root,
+            Path(task.preview_dir),
+            Path(task.thumbnail_dir) if task.thumbnail_dir else None,
+            units=mosaic.units,
+            title_name=os.path.basename(task.name),
+            nints=mosaic.nints,
+        )
+
+
+def run_task(task: RenderTask) -> RenderOutcome:
+    """Render one task; any exception becomes a failure record carrying its type and message."""
+    start = time.perf_counter()
+    outcome = RenderOutcome(task.kind, task.name)
+    try:
+        if task.kind == "mosaic":
+            result = _render_mosaic(task)
+        else:
+            from jwql_dagster.previews.render import render_file
+
+            result = render_file(
+                Path(task.paths[0]),
+                Path(task.preview_dir),
+                Path(task.thumbnail_dir) if task.thumbnail_dir else None,
+            )
+        outcome.previews = _paths_of(result, "previews")
+        outcome.thumbnails = _paths_of(result, "thumbnails")
+    except MemoryError:
+        outcome.error_type = "MemoryError"
+        outcome.reason = "out of memory while rendering"
+    except Exception as exc:  # noqa: BLE001 - every per-file problem becomes a record
+        outcome.error_type = type(exc).__name__
+        reason = getattr(exc, "reason", None) or str(exc) or traceback.format_exception_only(type(exc), exc)[-1].strip()
+        outcome.reason = str(reason)[:1000]
+    outcome.seconds = time.perf_counter() - start
+    return outcome

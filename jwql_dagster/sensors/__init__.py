@@ -1,1 +1,0 @@
-"""Sensors: new_fits_files, program_products, run_failures."""
