@@ -1,6 +1,12 @@
 # jwql-dagster: `make demo` builds and materializes a demo archive; `make test` runs the test suite.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# Any of Python 3.11, 3.12 or 3.13: the first found, unless PYTHON (a command) or PYVERSION (3.13) says which.
+# A Python counts as found when it runs: pyenv's shims exist for versions that are not active, so a
+# version that is installed under pyenv but not on the PATH is taken from ~/.pyenv/versions.
+find_python = $(shell python$(1) -c '' 2>/dev/null && echo python$(1) || ls -d $(HOME)/.pyenv/versions/$(1).*/bin/python$(1) 2>/dev/null | tail -n 1)
+PYTHON ?= $(firstword $(foreach v,$(or $(PYVERSION),3.11 3.12 3.13),$(call find_python,$(v))) python3)
+# PYTHON=python3.13 names a pyenv shim that may not run: take that version from ~/.pyenv then.
+override PYTHON := $(if $(shell $(PYTHON) -c '' 2>/dev/null && echo ok),$(PYTHON),$(or $(call find_python,$(patsubst python%,%,$(notdir $(PYTHON)))),$(PYTHON)))
 VENV := .venv
 BIN := $(VENV)/bin
 CLI := $(BIN)/jwql-dagster
@@ -8,14 +14,21 @@ export JWQL_HOME ?= $(HOME)/.jwql-dagster
 export DAGSTER_HOME ?= $(JWQL_HOME)/dagster_home
 export MPLBACKEND := Agg
 
-.PHONY: demo test install ui clean-demo
+.PHONY: demo test test-fast install ui clean-demo
 
-$(BIN)/python:
-	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+# The venv remembers the Python it was made with; asking for another one (PYTHON=python3.13) makes it anew.
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV_STAMP := $(VENV)/.python-$(PYVER)
+
+$(VENV_STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11, 3.12 or 3.13)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' || { echo "$(PYTHON) is not Python 3.11-3.13"; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(VENV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -42,9 +55,23 @@ ui: install
 	@echo "UI on instance $(DAGSTER_HOME) (JWQL_HOME=$(JWQL_HOME)); stop with Ctrl-C"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(or $(PORT),3000)
 
+# The whole suite on $(PYTHON), then the fast tests (no slow, browser or server-restart tests) on every other
+# supported Python found here, each in its own venv (.venv-3.12, ...). pytest's "no tests ran" (exit 5) fails.
+OTHER_PYTHONS := $(filter-out $(PYVER),$(foreach v,3.11 3.12 3.13,$(if $(call find_python,$(v)),$(v))))
+FAST_TESTS := -m "not slow and not e2e"
+
 test: install
 	@$(BIN)/python -m pytest; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing"; exit 1; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing"; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi
+	@for v in $(OTHER_PYTHONS); do \
+	  echo "== fast tests on Python $$v"; \
+	  $(MAKE) --no-print-directory test-fast PYVERSION=$$v VENV=.venv-$$v || exit $$?; \
+	done
+
+test-fast: install
+	@$(BIN)/python -m pytest -q $(FAST_TESTS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests; failing"; exit 1; fi; exit $$rc
 
 clean-demo:
 	rm -rf "$(JWQL_HOME)"
