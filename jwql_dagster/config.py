@@ -73,6 +73,10 @@ class Settings:
     ui_url: str | None
     config_file: Path | None
     sources: Mapping[str, str]  # field name -> "env", "config" or "default"
+    # Live MAST answers JWST queries in minutes: a whole query (pages, EXECUTING polls, retries) may take
+    # mast_timeout_s; one HTTP attempt mast_attempt_timeout_s (default: the same, so a slow answer is awaited).
+    mast_timeout_s: float = 600.0
+    mast_attempt_timeout_s: float = 600.0
 
     def masked(self) -> dict[str, str]:
         """Every setting as text for display, with the MAST token and passwords in URLs masked."""
@@ -272,6 +276,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not mast_api_url.startswith(("http://", "https://")):
         raise ConfigError(f"MAST_API_URL={mast_api_url!r} (from {where(sources['mast_api_url'])}) must start with http:// or https://")
     token, sources["mast_api_token"] = get("MAST_API_TOKEN", lambda: None)
+    mast_timeout = typed("mast_timeout_s", "JWQL_MAST_TIMEOUT_S", "600", _as_float, 1.0)
+    mast_attempt = typed("mast_attempt_timeout_s", "JWQL_MAST_ATTEMPT_TIMEOUT_S", str(mast_timeout), _as_float, 1.0)
 
     preview_workers = typed("preview_workers", "JWQL_PREVIEW_WORKERS", str(os.cpu_count() or 1), _as_int, 1)
     executor = typed("executor", "JWQL_EXECUTOR", "multiprocess", _as_choice, EXECUTOR_CHOICES)
@@ -319,6 +325,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ui_url=str(ui_url).rstrip('/') if ui_url else None,
         config_file=config_path,
         sources=sources,
+        mast_timeout_s=mast_timeout,
+        mast_attempt_timeout_s=mast_attempt,
     )
 
 
