@@ -27,10 +27,18 @@ def test_deploy_instance_config_loads_on_postgres(tmp_path: Path, pg_instance_db
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         run_cfg = instance.get_concurrency_config().run_queue_config
-        assert run_cfg.max_concurrent_runs == 8
+        assert run_cfg.max_concurrent_runs == 4
         assert {"key": "dagster/partition/instrument", "value": {"applyLimitPerUniqueValue": True}, "limit": 2} in run_cfg.tag_concurrency_limits
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 2
-        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert instance.get_settings("run_retries")["retry_on_asset_or_op_failure"] is True
+        # Recovery from killed workers: the monitoring daemon runs and frees slots of ended runs.
+        assert instance.run_monitoring_enabled
+        assert "MONITORING" in instance.get_required_daemon_types()
+        assert 0 < instance.run_monitoring_settings["free_slots_after_run_end_seconds"] <= 60
+        assert 0 < instance.run_monitoring_poll_interval_seconds <= 60
+        assert instance.run_coordinator.get_run_queue_config().max_user_code_failure_retries > 0
+        assert not instance.nux_enabled and not instance.telemetry_enabled
     finally:
         instance.dispose()
 
