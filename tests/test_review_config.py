@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.monitoring.assets import known_secrets
+from jwql_dagster.monitoring.alerts import known_secrets
 from jwql_dagster.config import load_settings, mask_url
 
 

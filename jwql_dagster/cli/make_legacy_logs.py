@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jwql_dagster.monitoring.legacy_logs import make_legacy_logs
+    from jwql_dagster.demo.legacy_logs import make_legacy_logs
 
     if args.path.exists() and not args.path.is_dir():
         print(f"jwql-dagster make-legacy-logs: {args.path} exists and is not a directory", file=sys.stderr)

@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from typing import Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
+from jwql_dagster.config import Settings, url_password
 from jwql_dagster.monitoring.status import redact, summarize_error
 
 SUBJECT_PREFIX = "[jwql-dagster]"
@@ -29,6 +30,14 @@ TIMEOUT_S = 10.0
 # Tags that carry no secret and help whoever reads the alert; anything else is dropped.
 _TAG_PREFIXES = ("dagster/partition", "dagster/backfill", "dagster/schedule_name", "dagster/sensor_name", "dagster/root_run_id",
                  "dagster/retry_number", "dagster/asset_partition_range", "dagster/run_key", "instrument", "program", "jwql/")
+
+
+def known_secrets(settings: Settings) -> list[str]:
+    """Secret values that must never appear in an error summary or alert: the MAST token and URL passwords."""
+    out = [settings.mast_api_token or ""]
+    for url in (settings.database_url, settings.alert_smtp or "", settings.alert_webhook or ""):
+        out.append(url_password(url) or "")
+    return [s for s in out if s]
 
 
 class AlertError(RuntimeError):

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from jwql_dagster.monitoring.assets import monitor_status_job
+from jwql_dagster.monitoring.jobs import monitor_status_job
 
 monitor_status_hourly = dg.ScheduleDefinition(
     name="monitor_status_hourly",

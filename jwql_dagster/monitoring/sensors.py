@@ -11,12 +11,11 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from jwql_dagster.monitoring.assets import (
-    GroupIndex, _ts, is_check_only_run, known_secrets, record_runs, records_for_run, run_error_summary,
-)
 from jwql_dagster.config import Settings, load_settings
-from jwql_dagster.monitoring.alerts import FailureAlert, run_ui_url, send_alert
-from jwql_dagster.monitoring.status import FAILURE, RunRecord
+from jwql_dagster.db.monitor import record_runs
+from jwql_dagster.monitoring.alerts import FailureAlert, known_secrets, run_ui_url, send_alert
+from jwql_dagster.monitoring.resources import GroupIndex, is_check_only_run, records_for_run, run_error_summary
+from jwql_dagster.monitoring.status import FAILURE, RunRecord, utc_from_timestamp
 from jwql_dagster.resources import JwqlDatabase
 
 
@@ -44,7 +43,7 @@ def run_failures(context: dg.RunFailureSensorContext, db: JwqlDatabase) -> None:
         # checks alone ("Execute checks" in the UI) is no monitor's run: it is alerted, not recorded.
         name = f"checks of {run.job_name}" if check_only else run.job_name
         records = [RunRecord(monitor_name=name, source="dagster", run_ref=run.run_id, run_id=run.run_id, status=FAILURE,
-                             start_time=_ts(start), end_time=_ts(end), error_summary=run_error_summary(context.instance, run.run_id, secrets))]
+                             start_time=utc_from_timestamp(start), end_time=utc_from_timestamp(end), error_summary=run_error_summary(context.instance, run.run_id, secrets))]
     # A database error must not stop the alert. Dagster does not re-deliver a failure whose sensor
     # call raised (the tick shows the error), but monitor_status records the run later from run history.
     db_error: Exception | None = None

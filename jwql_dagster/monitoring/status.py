@@ -107,6 +107,11 @@ class MonitorState:
         }
 
 
+def utc_from_timestamp(value: float | None) -> datetime | None:
+    """A POSIX timestamp (as Dagster's run records give start and end) as an aware UTC time; None stays None."""
+    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 

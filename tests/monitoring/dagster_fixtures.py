@@ -43,7 +43,8 @@ def run(assets: list, instance: dg.DagsterInstance, fail: bool = False, **kwargs
 
 def build_defs() -> dg.Definitions:
     """A code location holding the test groups and the real monitoring definitions (resources from env)."""
-    from jwql_dagster.monitoring.assets import defs as monitoring_defs, freshness_checks
+    from jwql_dagster.monitoring.assets import defs as monitoring_defs
+    from jwql_dagster.monitoring.checks import freshness_checks
     from jwql_dagster.config import load_settings
     from jwql_dagster.resources import build_resources
     from jwql_dagster.monitoring.sensors import defs as sensor_defs

@@ -7,7 +7,10 @@ no asset selection and a check selection), then monitor_status reads that histor
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.monitoring.assets import FRESHNESS_CHECK, STATUS_CHECK, GroupIndex, monitor_status
+from jwql_dagster.monitoring.assets import monitor_status
+from jwql_dagster.monitoring.checks import STATUS_CHECK
+from jwql_dagster.monitoring.freshness import FRESHNESS_CHECK
+from jwql_dagster.monitoring.resources import GroupIndex
 from jwql_dagster.db.models import Monitor, MonitorStatus
 
 from .dagster_fixtures import alpha_ok, build_defs, execute, launch_like_ui
@@ -83,7 +86,7 @@ def alpha_asset_key() -> dg.AssetKey:
 
 
 def test_is_check_only_run(jwql_env, sqlite_db, monkeypatch):
-    from jwql_dagster.monitoring.assets import is_check_only_run
+    from jwql_dagster.monitoring.resources import is_check_only_run
 
     monkeypatch.setenv("JWQL_DATABASE_URL", sqlite_db.url)
     with dg.instance_for_test() as inst:

@@ -6,8 +6,9 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.monitoring.assets import STATUS_CHECK, monitor_status, monitor_status_table
-from jwql_dagster.monitoring.legacy_logs import make_legacy_logs
+from jwql_dagster.monitoring.assets import monitor_status, monitor_status_table
+from jwql_dagster.monitoring.checks import STATUS_CHECK
+from jwql_dagster.demo.legacy_logs import make_legacy_logs
 from jwql_dagster.db.models import Monitor, MonitorStatus
 
 from .dagster_fixtures import SECRET, execute

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from jwql_dagster.monitoring.assets import FRESHNESS_CHECK, FreshnessRule, judge_freshness
+from jwql_dagster.monitoring.freshness import FRESHNESS_CHECK, FreshnessRule, judge_freshness
 
 from .dagster_fixtures import execute
 

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from jwql_dagster.cli import main
-from jwql_dagster.monitoring.legacy_logs import judge_log, make_legacy_logs, scan_log_tree, time_from_name
+from jwql_dagster.demo.legacy_logs import make_legacy_logs
+from jwql_dagster.monitoring.legacy_logs import judge_log, scan_log_tree, time_from_name
 from jwql_dagster.monitoring.status import FAILURE, SUCCESS, compute_status
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)

@@ -4,8 +4,9 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from jwql_dagster.monitoring.assets import load_monitor_records, record_runs
-from jwql_dagster.monitoring.legacy_logs import make_legacy_logs, scan_log_tree
+from jwql_dagster.db.monitor import load_monitor_records, record_runs
+from jwql_dagster.demo.legacy_logs import make_legacy_logs
+from jwql_dagster.monitoring.legacy_logs import scan_log_tree
 from jwql_dagster.monitoring.status import FAILURE, SUCCESS, RunRecord, compute_status
 
 
