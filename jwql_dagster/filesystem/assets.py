@@ -1,18 +1,23 @@
-"""Asset group 'filesystem': archive/central-storage snapshots and their history plots (jwql monitor_filesystem)."""
+"""Asset group 'filesystem': archive/central-storage snapshots and their history plots (jwql monitor_filesystem).
+
+The scans are scan.py (archive) and central.py (central storage), the rows db/filesystem.py,
+the dashboard and PNGs plots.py.
+"""
 
 import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 
-from jwql_dagster.metadata import inline_image_md, md_code, snapshot_identity
-from jwql_dagster.filesystem import scan as fsstats
-from jwql_dagster.filesystem.plots import DASHBOARD_NAME, FilesystemHistory, byte_unit, write_outputs
-from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
 from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.db.filesystem import load_history, store_snapshot
 from jwql_dagster.db.resources import JwqlDatabase
+from jwql_dagster.filesystem.central import CentralStorage, central_roots, central_storage
+from jwql_dagster.filesystem.jobs import filesystem_job
+from jwql_dagster.filesystem.plots import byte_unit, write_outputs
+from jwql_dagster.filesystem.scan import ArchiveScan, scan_archive
+from jwql_dagster.metadata import inline_image_md, md_code, snapshot_identity
 
 GROUP = "filesystem"
 LISTED_IN_METADATA = 50  # names / problems shown in the UI (the counts are complete)
@@ -30,24 +35,46 @@ def _human(n: float) -> str:
     return f"{n / div:,.2f} {unit}" if unit != "bytes" else f"{int(n)} bytes"
 
 
-def _instrument_table(scan: fsstats.ArchiveScan) -> str:
-    lines = ["| instrument | FITS files | size | files per filetype |", "|---|---:|---:|---|"]
+INSTRUMENT_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("instrument"),
+    dg.TableColumn("fits_files", "int", description="FITS files of the instrument"),
+    dg.TableColumn("size", description="their size"),
+    dg.TableColumn("bytes", "int", description="their size in bytes (sortable)"),
+    dg.TableColumn("files_per_filetype", description="FITS files per filetype (suffix)"),
+])
+CENTRAL_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("area"),
+    dg.TableColumn("path"),
+    dg.TableColumn("exists", "bool"),
+    dg.TableColumn("used", description="bytes of regular files under the folder"),
+    dg.TableColumn("size_of_disk"),
+    dg.TableColumn("available"),
+])
+
+
+def instrument_table(scan: ArchiveScan) -> dg.TableMetadataValue:
+    """FITS files per instrument (and the total), as a table the UI can sort."""
     by_inst: dict[str, list[tuple[str, int]]] = {}
     for (inst, ftype), (n, _) in sorted(scan.by_type.items()):
         by_inst.setdefault(inst, []).append((ftype, n))
-    for inst, (n, b) in scan.per_instrument().items():
-        types = ", ".join(f"{t} {c:,}" for t, c in by_inst[inst])
-        lines.append(f"| {inst} | {n:,} | {_human(b)} | {types} |")
-    lines.append(f"| **total** | **{scan.fits_file_count:,}** | **{_human(scan.fits_file_size)}** | |")
-    return "\n".join(lines)
+    rows = [
+        dg.TableRecord({"instrument": inst, "fits_files": n, "size": _human(b), "bytes": b,
+                        "files_per_filetype": ", ".join(f"{t} {c:,}" for t, c in by_inst[inst])})
+        for inst, (n, b) in scan.per_instrument().items()
+    ]
+    rows.append(dg.TableRecord({"instrument": "total", "fits_files": scan.fits_file_count, "size": _human(scan.fits_file_size),
+                                "bytes": scan.fits_file_size, "files_per_filetype": ""}))
+    return dg.MetadataValue.table(rows, schema=INSTRUMENT_SCHEMA)
 
 
-def _central_table(central: fsstats.CentralStorage) -> str:
-    lines = ["| area | path | used | size of disk | available |", "|---|---|---:|---:|---:|"]
-    for a in central.areas.values():
-        note = "" if a.exists else " (missing)"
-        lines.append(f"| {a.area} | `{a.path}`{note} | {_human(a.used)} | {_human(a.size)} | {_human(a.available)} |")
-    return "\n".join(lines)
+def central_table(central: CentralStorage) -> dg.TableMetadataValue:
+    """Used, disk size and available space per central-storage area."""
+    rows = [
+        dg.TableRecord({"area": a.area, "path": a.path, "exists": a.exists, "used": _human(a.used),
+                        "size_of_disk": _human(a.size), "available": _human(a.available)})
+        for a in central.areas.values()
+    ]
+    return dg.MetadataValue.table(rows, schema=CENTRAL_SCHEMA)
 
 
 def _listing(items: list[str], total: int) -> str:
@@ -59,7 +86,7 @@ def _listing(items: list[str], total: int) -> str:
 
 
 def snapshot_rows(
-    snapshot_id: str, date: Any, scan: fsstats.ArchiveScan, central: fsstats.CentralStorage
+    snapshot_id: str, date: Any, scan: ArchiveScan, central: CentralStorage
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """The three tables' rows of one snapshot (sizes in bytes)."""
     general = {
@@ -79,44 +106,6 @@ def snapshot_rows(
     return general, instrument, areas
 
 
-def store_snapshot(db: JwqlDatabase, general: dict[str, Any], instrument: list[dict[str, Any]], areas: list[dict[str, Any]]) -> None:
-    """Write one snapshot in one transaction; a rerun of the same snapshot replaces its rows exactly."""
-    sid = general["snapshot_id"]
-    with db.session() as s:
-        db.upsert(s, FilesystemGeneral, [general], key=("snapshot_id",))
-        # a rerun may find fewer (instrument, filetype) pairs or areas: drop the ones it no longer has
-        keep = {(r["instrument"], r["filetype"]) for r in instrument}
-        stale = [i for i, inst, ft in s.execute(
-            sa.select(FilesystemInstrument.id, FilesystemInstrument.instrument, FilesystemInstrument.filetype)
-            .where(FilesystemInstrument.snapshot_id == sid)) if (inst, ft) not in keep]
-        if stale:
-            s.execute(sa.delete(FilesystemInstrument).where(FilesystemInstrument.id.in_(stale)))
-        keep_areas = [r["area"] for r in areas]
-        s.execute(sa.delete(CentralStorage).where(CentralStorage.snapshot_id == sid, CentralStorage.area.not_in(keep_areas)))
-        db.upsert(s, FilesystemInstrument, instrument, key=("snapshot_id", "instrument", "filetype"))
-        db.upsert(s, CentralStorage, areas, key=("snapshot_id", "area"))
-
-
-def load_history(db: JwqlDatabase) -> FilesystemHistory:
-    """Every snapshot (oldest first) and the per-filetype counts of the latest one."""
-    g_cols = ("snapshot_id", "date", "total_file_count", "total_file_size", "fits_file_count", "fits_file_size",
-              "used", "available", "size")
-    c_cols = ("snapshot_id", "date", "area", "size", "used", "available")
-    with db.session(readonly=True) as s:
-        general = [dict(zip(g_cols, r)) for r in s.execute(
-            sa.select(*[getattr(FilesystemGeneral, c) for c in g_cols]).order_by(FilesystemGeneral.date, FilesystemGeneral.id))]
-        central = [dict(zip(c_cols, r)) for r in s.execute(
-            sa.select(*[getattr(CentralStorage, c) for c in c_cols]).order_by(CentralStorage.date, CentralStorage.id))]
-        latest: list[dict[str, Any]] = []
-        if general:
-            sid = general[-1]["snapshot_id"]
-            latest = [{"instrument": i, "filetype": f, "count": n, "size": b} for i, f, n, b in s.execute(
-                sa.select(FilesystemInstrument.instrument, FilesystemInstrument.filetype, FilesystemInstrument.count,
-                          FilesystemInstrument.size).where(FilesystemInstrument.snapshot_id == sid))]
-    return FilesystemHistory(general=general, central=central, latest_instrument=latest,
-                             latest_date=general[-1]["date"] if general else None)
-
-
 @dg.asset(group_name=GROUP, pool="db", kinds={"python", "sql"})
 def filesystem_snapshot(
     context: dg.AssetExecutionContext, config: FilesystemScanConfig, archive: ArchiveFilesystem, db: JwqlDatabase
@@ -126,18 +115,18 @@ def filesystem_snapshot(
     if not root.is_dir():
         raise dg.Failure(f"Archive root {root} (JWQL_FILESYSTEM) is not a directory; nothing was scanned or stored.")
     snapshot_id, date = snapshot_identity(context)
-    scan = fsstats.scan_archive(root, workers=config.workers)
+    scan = scan_archive(root, workers=config.workers)
     if scan.unreadable_areas:
         # Stored, it would show the archive as (partly) empty in the history plots.
         raise dg.Failure(f"Archive {root} (JWQL_FILESYSTEM) cannot be read ({'; '.join(scan.unreadable_areas)}); "
                          "no snapshot stored.")
     for area in scan.missing_areas:
         context.log.warning(f"{root / area} does not exist; counted as empty")
-    roots = fsstats.central_roots(
+    roots = central_roots(
         log_root=archive.log_root, output_root=archive.output_root, working_root=archive.working_root,
         preview_root=archive.preview_root, thumbnail_root=archive.thumbnail_root, central_store=archive.central_store,
     )
-    central = fsstats.central_storage(roots, exclude_from_all=[archive.filesystem, archive.dagster_home])
+    central = central_storage(roots, exclude_from_all=[archive.filesystem, archive.dagster_home])
     general, instrument, areas = snapshot_rows(snapshot_id, date, scan, central)
     store_snapshot(db, general, instrument, areas)
 
@@ -160,8 +149,8 @@ def filesystem_snapshot(
         "fits_file_bytes": dg.MetadataValue.int(scan.fits_file_size),
         "disk_used": dg.MetadataValue.text(_human(scan.disk.used)),
         "disk_available": dg.MetadataValue.text(_human(scan.disk.available)),
-        "per_instrument": dg.MetadataValue.md(_instrument_table(scan)),
-        "central_storage": dg.MetadataValue.md(_central_table(central)),
+        "per_instrument": instrument_table(scan),
+        "central_storage": central_table(central),
         "scan_seconds": dg.MetadataValue.float(round(scan.seconds, 3)),
         "files_per_second": dg.MetadataValue.float(round(scan.files_per_second, 1)),
         "directories": dg.MetadataValue.int(scan.directories),
@@ -194,11 +183,5 @@ def filesystem_plots(context: dg.AssetExecutionContext, archive: ArchiveFilesyst
         "preview": inline_image_md(paths[INLINE_PLOT], alt=INLINE_PLOT, max_px=480, fmt="PNG"),
     })
 
-
-filesystem_job = dg.define_asset_job(
-    "filesystem_job",
-    selection=dg.AssetSelection.assets(filesystem_snapshot, filesystem_plots),
-    description="Scan the archive and central storage, store a snapshot, redraw the history plots.",
-)
 
 defs = dg.Definitions(assets=[filesystem_snapshot, filesystem_plots], jobs=[filesystem_job])

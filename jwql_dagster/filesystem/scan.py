@@ -1,4 +1,4 @@
-"""Filesystem statistics: one scandir pass over the archive, central-storage sizes, disk usage.
+"""The archive scan: one scandir pass over ``public/`` and ``proprietary/`` counting files per instrument and filetype.
 
 jwql's monitor walked the archive with ``os.walk`` + ``os.path.getsize`` (two stats
 per file) and dropped every FITS name its parser did not know. Here each directory
@@ -8,47 +8,28 @@ and unreadable directories or broken links are recorded as problems without
 stopping the scan. Unrecognised FITS names are counted in an explicit
 ``unrecognized`` bucket so the totals always add up.
 
-Pure code (no Dagster): the asset in ``assets/filesystem.py`` turns a
-:class:`ArchiveScan` and :class:`CentralStorage` into database rows and metadata.
+Pure code (no Dagster): central.py sizes the central storage; the asset in assets.py turns
+an :class:`ArchiveScan` and a :class:`~jwql_dagster.filesystem.central.CentralStorage` into
+database rows (db/filesystem.py) and metadata.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 AREAS: tuple[str, ...] = ("public", "proprietary")
-CENTRAL_AREAS: tuple[str, ...] = ("logs", "outputs", "working", "preview_images", "thumbnails", "all")
+from jwql_dagster.filesystem.disk import MAX_LISTED, DiskUsage, Problem, disk_usage
+
 UNRECOGNIZED = "unrecognized"
 PARALLEL_MIN_FOLDERS = 16  # program folders below which a scan stays in one process
-MAX_LISTED = 200  # names / problems kept for metadata; the counts are always complete
 
 Classifier = Callable[[str], "tuple[str, str] | None"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something the scan skipped: kind is unreadable_dir, dangling_link, link_loop, stat_error or special_file."""
-
-    kind: str
-    path: str
-    detail: str = ""
-
-
-@dataclass
-class DiskUsage:
-    """Size, used and available bytes, summed over distinct devices."""
-
-    size: int = 0
-    used: int = 0
-    available: int = 0
-    devices: int = 0
 
 
 @dataclass
@@ -108,26 +89,6 @@ class ArchiveScan:
         self.directories += other.directories
 
 
-@dataclass(frozen=True)
-class AreaStorage:
-    """One central-storage area: disk size and available of its device, bytes used under it."""
-
-    area: str
-    path: str
-    size: int
-    used: int
-    available: int
-    exists: bool
-
-
-@dataclass
-class CentralStorage:
-    areas: dict[str, AreaStorage]
-    problems: list[Problem]
-    problem_count: int
-    seconds: float
-
-
 # ---------------------------------------------------------------------------------------------
 # name classification
 
@@ -142,7 +103,7 @@ def default_classifier() -> Classifier:
 
     parse = fn.parse_filename
     error = fn.UnrecognizedFilenameError
-    quick = getattr(fn, "quick_classify", None)
+    quick = fn.quick_classify
 
     def full(name: str) -> tuple[str, str] | None:
         try:
@@ -156,9 +117,6 @@ def default_classifier() -> Classifier:
             return str(inst), "msa"
         suffix = parsed.get("suffix")
         return (str(inst), str(suffix)) if suffix else None
-
-    if quick is None:
-        return full
 
     def classify(name: str) -> tuple[str, str] | None:
         hit = quick(name)  # None: unrecognised (it already tried the full parser)
@@ -301,31 +259,6 @@ class _Walker:
             r.fits_file_size += fits_b
 
 
-def disk_usage(paths: Iterable[str | os.PathLike[str]]) -> DiskUsage:
-    """shutil.disk_usage summed over the distinct devices holding ``paths`` (a device counts once)."""
-    out = DiskUsage()
-    seen: set[int] = set()
-    for p in paths:
-        p = _existing(Path(p))
-        dev = os.stat(p).st_dev
-        if dev in seen:
-            continue
-        seen.add(dev)
-        du = shutil.disk_usage(p)
-        out.size += du.total
-        out.used += du.used
-        out.available += du.free
-        out.devices += 1
-    return out
-
-
-def _existing(p: Path) -> Path:
-    """``p`` or its nearest existing parent (a not-yet-created root still lives on some disk)."""
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    return p
-
-
 def _scan_tops(tops: list[str], root: str, classify_factory: Callable[[], Classifier]) -> ArchiveScan:
     """Worker entry point: scan some top-level folders (picklable, module level)."""
     part = ArchiveScan()
@@ -430,117 +363,3 @@ def _worker_init() -> None:
 def _count_loose(w: _Walker, entries: list[os.DirEntry]) -> None:
     """Entries lying directly in an area folder (counted by the parent process)."""
     w._entries(entries, None, [])
-
-
-# ---------------------------------------------------------------------------------------------
-# central storage
-
-
-def central_storage(
-    roots: Mapping[str, str | os.PathLike[str]],
-    exclude_from_all: Iterable[str | os.PathLike[str]] = (),
-    *,
-    scandir: Callable | None = None,
-) -> CentralStorage:
-    """Size, used and available of each central-storage area in one walk.
-
-    ``roots`` maps area name (logs, outputs, working, preview_images, thumbnails, all)
-    to its folder. ``used`` is the bytes of regular files under the folder, each inode
-    once (hard links are not counted twice). Folders in ``exclude_from_all`` (the
-    archive and DAGSTER_HOME) are left out of 'all' when nested in it and are not
-    walked at all unless another area lies inside them. Areas nested in one another
-    share one walk, so every directory is listed once however the roots overlap.
-    ``size``/``available`` come from ``shutil.disk_usage`` of the area's device.
-    """
-    start = time.perf_counter()
-    scandir = scandir or os.scandir
-    norm = {a: os.path.normpath(os.fspath(Path(p).absolute())) for a, p in roots.items()}
-    excluded = {os.path.normpath(os.fspath(Path(p).absolute())) for p in exclude_from_all}
-    names = list(norm)
-    index = {a: i for i, a in enumerate(names)}
-    all_i = index.get("all")
-    starts: dict[str, list[int]] = {}
-    for a, p in norm.items():
-        starts.setdefault(p, []).append(index[a])
-    # folders on the way to an area root: listed even where no area is active yet
-    leads: set[str] = set()
-    for p in starts:
-        q = os.path.dirname(p)
-        while q not in leads and q != os.path.dirname(q):
-            leads.add(q)
-            q = os.path.dirname(q)
-    used = [0] * len(names)
-    seen_inodes: list[set[tuple[int, int]]] = [set() for _ in names]
-    problems: list[Problem] = []
-    count = [0]
-
-    def problem(kind: str, path: str, detail: str) -> None:
-        count[0] += 1
-        if len(problems) < MAX_LISTED:
-            problems.append(Problem(kind, path, detail))
-
-    def active_for(path: str, parent_active: tuple[int, ...]) -> tuple[int, ...]:
-        act = list(parent_active)
-        if path in excluded and all_i is not None and all_i in act:
-            act.remove(all_i)
-        for i in starts.get(path, ()):
-            if i not in act:
-                act.append(i)
-        return tuple(act)
-
-    # one walk per outermost root; nested roots join it when the walk reaches them
-    tops = sorted(p for p in starts if not any(p != q and p.startswith(q.rstrip(os.sep) + os.sep) for q in starts))
-    for top in tops:
-        if not os.path.isdir(top):
-            continue
-        stack: list[tuple[str, tuple[int, ...]]] = [(top, active_for(top, ()))]
-        while stack:
-            path, active = stack.pop()
-            try:
-                it = scandir(path)
-            except OSError as exc:
-                problem("unreadable_dir", path, exc.strerror or str(exc))
-                continue
-            with it:
-                for entry in it:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            sub = entry.path
-                            act = active_for(sub, active)
-                            if act or sub in leads:
-                                stack.append((sub, act))
-                            continue
-                        if not active or not entry.is_file(follow_symlinks=False):
-                            continue
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError as exc:
-                        problem("stat_error", entry.path, exc.strerror or str(exc))
-                        continue
-                    if st.st_nlink > 1:  # a hard link: count its inode once per area
-                        ino = (st.st_dev, st.st_ino)
-                        for i in active:
-                            if ino not in seen_inodes[i]:
-                                seen_inodes[i].add(ino)
-                                used[i] += st.st_size
-                    else:
-                        for i in active:
-                            used[i] += st.st_size
-    areas: dict[str, AreaStorage] = {}
-    for a, p in norm.items():
-        du = shutil.disk_usage(_existing(Path(p)))
-        areas[a] = AreaStorage(a, p, du.total, used[index[a]], du.free, os.path.isdir(p))
-    return CentralStorage(areas, problems, count[0], time.perf_counter() - start)
-
-
-def central_roots(
-    *, log_root: str, output_root: str, working_root: str, preview_root: str, thumbnail_root: str, central_store: str
-) -> dict[str, str]:
-    """Area name -> folder, in jwql's FILESYSTEM_MONITOR_SUBDIRS order."""
-    return {
-        "logs": log_root,
-        "outputs": output_root,
-        "working": working_root,
-        "preview_images": preview_root,
-        "thumbnails": thumbnail_root,
-        "all": central_store,
-    }

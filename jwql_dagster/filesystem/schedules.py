@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jwql_dagster.filesystem.assets import filesystem_job
+from jwql_dagster.filesystem.jobs import filesystem_job
 
 filesystem_daily = dg.ScheduleDefinition(
     name="filesystem_daily",

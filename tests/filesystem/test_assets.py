@@ -10,7 +10,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from jwql_dagster.filesystem.assets import filesystem_plots, filesystem_snapshot, load_history
+from jwql_dagster.db.filesystem import load_history
+from jwql_dagster.filesystem.assets import filesystem_plots, filesystem_snapshot
 from jwql_dagster.filesystem.plots import PNG_NAMES
 from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
 from tests.filesystem.conftest import archive_resource, independent_counts, make_file
@@ -49,7 +50,9 @@ def test_snapshot_rows_equal_an_independent_walk(fs_home, jwql_db) -> None:
     assert areas["all"].used < size  # the nested archive is not part of 'all'
     md = res.asset_materializations_for_node("filesystem_snapshot")[0].metadata
     assert md["total_file_count"].value == n
-    assert "| nircam |" in md["per_instrument"].value and "| unrecognized |" in md["per_instrument"].value
+    per_instrument = {r.data["instrument"]: r.data for r in md["per_instrument"].records}
+    assert {"nircam", "unrecognized", "total"} <= set(per_instrument)
+    assert per_instrument["unrecognized"]["fits_files"] == 2 and per_instrument["total"]["bytes"] == general.fits_file_size
     assert "jw01068_README.fits" in md["unrecognized_names"].value
     assert md["scan_seconds"].value >= 0 and md["files_per_second"].value > 0
 

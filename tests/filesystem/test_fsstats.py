@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jwql_dagster.filesystem import scan as fsstats
+from jwql_dagster.filesystem.central import central_roots, central_storage
 from tests.filesystem.conftest import independent_counts, make_file
 
 
@@ -104,12 +105,12 @@ def test_central_storage_all_excludes_archive_and_dagster_home_and_counts_each_b
     make_file(home / "jwql.db", 70_000)  # only in 'all'
     os.link(home / "preview_images/jw01068/a_integ0.jpg", home / "outputs/previews/jw01068/a.jpg")  # hard link
     make_file(tmp_path / "elsewhere/logs/ops/monitor/a.log", 123)  # a root outside the central store
-    roots = fsstats.central_roots(
+    roots = central_roots(
         log_root=str(tmp_path / "elsewhere/logs"), output_root=str(home / "outputs"),
         working_root=str(home / "working"),  # does not exist yet
         preview_root=str(home / "preview_images"), thumbnail_root=str(home / "thumbnails"), central_store=str(home),
     )
-    cs = fsstats.central_storage(roots, exclude_from_all=[home / "archive", home / "dagster_home"])
+    cs = central_storage(roots, exclude_from_all=[home / "archive", home / "dagster_home"])
     used = {a: s.used for a, s in cs.areas.items()}
     assert used == {
         "logs": 123,
@@ -136,6 +137,6 @@ def test_central_storage_reports_unreadable_dirs(tmp_path: Path, monkeypatch: py
         return real(path, *a, **k)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    cs = fsstats.central_storage({"outputs": tmp_path / "out", "all": tmp_path})
+    cs = central_storage({"outputs": tmp_path / "out", "all": tmp_path})
     assert cs.areas["outputs"].used == 20 and cs.areas["all"].used == 20
     assert [p.kind for p in cs.problems] == ["unreadable_dir"]

@@ -222,7 +222,8 @@ def test_sensor_skips_with_a_reason_when_the_archive_root_is_missing_or_unreadab
 
 
 def test_unreadable_archive_root_stores_no_empty_filesystem_snapshot(rel_env, monkeypatch) -> None:
-    from jwql_dagster.filesystem.assets import filesystem_snapshot, load_history
+    from jwql_dagster.db.filesystem import load_history
+    from jwql_dagster.filesystem.assets import filesystem_snapshot
 
     settings, resources, instance = rel_env
     good_rate(settings.filesystem / "public" / PROGRAM / VISIT / rate_name(1))
