@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({r1000.dirs_listed} listings, {len(r1000.changes)} partitions)")
         row("tick after the 1,000 rows are written", t_after, "(drops 1,000 in-flight entries)")
         size = len(after.cursor.encode())
-        from jwql_dagster.archive.arrivals import decode_cursor
+        from jwql_dagster.archive.cursor import decode_cursor
         unpacked = len(json.dumps(decode_cursor(after.cursor)["tree"], separators=(",", ":")))
         print(f"  cursor at rest: {size:,} bytes ({size / max(1, none.dirs_checked):.0f} B per directory, "
               f"{unpacked / max(1, none.dirs_checked):.0f} B unpacked; "

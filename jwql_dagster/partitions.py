@@ -6,12 +6,9 @@
 
 from __future__ import annotations
 
-import re
-
 import dagster as dg
 
-INSTRUMENTS: tuple[str, ...] = ("fgs", "miri", "nircam", "niriss", "nirspec")
-PROGRAM_KEY_RE = re.compile(r"jw[0-9]{5}")  # fullmatch: no trailing newline, ASCII digits only
+from jwql_dagster.archive.layout import INSTRUMENTS
 
 program_partitions = dg.DynamicPartitionsDefinition(name="program")
 instrument_partitions = dg.StaticPartitionsDefinition(list(INSTRUMENTS))
@@ -33,7 +30,3 @@ def split_program_instrument(partition_key: str | dg.MultiPartitionKey) -> tuple
         dims = program_instrument_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
     return dims["program"], dims["instrument"]
 
-
-def is_program_key(name: str) -> bool:
-    """True for an archive folder name that is a program partition key (``jw`` + 5 digits)."""
-    return bool(PROGRAM_KEY_RE.fullmatch(name))

@@ -32,7 +32,6 @@ __all__ = [
     "FILENAME_TYPES",
     "IGNORED_SUFFIXES",
     "INSTRUMENT_SHORTHAND",
-    "JWST_INSTRUMENTS",
     "PARSED_KEYS",
     "UnrecognizedFilenameError",
     "is_ignored",
@@ -40,8 +39,6 @@ __all__ = [
     "quick_classify",
 ]
 
-#: Lower-case JWST instrument names, sorted (jwql's JWST_INSTRUMENT_NAMES).
-JWST_INSTRUMENTS: tuple[str, ...] = ("fgs", "miri", "nircam", "niriss", "nirspec")
 
 #: First three letters of a detector name -> instrument (guider1/2 -> fgs, mirimage -> miri ...).
 INSTRUMENT_SHORTHAND: dict[str, str] = {

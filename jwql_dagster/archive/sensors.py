@@ -1,6 +1,6 @@
 """Sensor ``new_fits_files``: new, replaced, moved or deleted FITS files become preview runs.
 
-The scan itself lives in core/arrivals.py; this module feeds it the database's ``files``
+The scan itself lives in arrivals.py (walk.py, links.py, cursor.py); this module feeds it the database's ``files``
 rows, the instance's ``archive_files`` materializations (first tick only) and the
 settings, and turns its changes into run requests of ``preview_partition_job`` with the
 Contract's run key ``<partition>|<sha1 of the changed lines, 16 hex>``. The job is named,
@@ -11,39 +11,29 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import dagster as dg
 import sqlalchemy as sa
 
-from jwql_dagster.config import load_settings
-from jwql_dagster.archive.arrivals import (
-    ArchiveRootMissing,
-    CursorError,
-    KnownFile,
-    KnownLookup,
-    scan_archive,
-)
-from jwql_dagster.db.engine import DatabaseUnavailableError
-from jwql_dagster.db.models import File
-from jwql_dagster.partitions import program_instrument_key, split_program_instrument
+from jwql_dagster.archive.arrivals import scan_archive
+from jwql_dagster.archive.changes import KnownFile, KnownLookup
+from jwql_dagster.archive.cursor import CursorError
 from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.archive.walk import ArchiveRootMissing
+from jwql_dagster.config import load_settings
+from jwql_dagster.db import files as files_sql
+from jwql_dagster.db.engine import DatabaseUnavailableError
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.options import JwqlOptions
+from jwql_dagster.partitions import program_instrument_key, split_program_instrument
 
 JOB_NAME = "preview_partition_job"
 ARCHIVE_FILES = dg.AssetKey("archive_files")
 MAX_PROBLEMS_LOGGED = 20
-_QUERY_CHUNK = 500
-_TAILS_PER_CONDITION = 200
 
 # The clock of the sensor; tests replace it to make files settle without waiting.
 clock: Callable[[], float] = time.time
-
-
-def _chunks(items: Sequence[str], size: int = _QUERY_CHUNK) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _relative_dir(path: str, root: str) -> str:
@@ -58,47 +48,15 @@ def _relative_dir(path: str, root: str) -> str:
 
 
 def database_lookup(db: JwqlDatabase, root: str) -> KnownLookup:
-    """The scanner's view of the ``files`` table: rows in ``dirs`` (any area) plus rows named ``names``.
-
-    Rows are narrowed in the database by program (indexed) and by the ``<program>/<visit>/``
-    part of their path, so a tick reads the rows of the changed folders only.
-    """
+    """The scanner's view of the ``files`` table: rows in ``dirs`` (any area) plus rows named ``names``."""
 
     def lookup(dirs: Sequence[str], names: Sequence[str]) -> list[KnownFile]:
-        tails = sorted({d.split("/", 1)[1] for d in dirs if d.count("/") >= 2})
-        columns = (File.filename, File.path, File.size, File.mtime_ns, File.deleted_at)
-        out: list[KnownFile] = []
-        with db.session(readonly=True) as session:
-            by_program: dict[str, list[str]] = {}
-            for tail in tails:
-                by_program.setdefault(tail.split("/")[0], []).append(tail)
-            # SQLite parses an OR chain as a tree at most 1000 deep (SQLITE_MAX_EXPR_DEPTH): keep
-            # both the programs of a query and the folders of a program well under it.
-            items = [(program, program_tails[i : i + _TAILS_PER_CONDITION])
-                     for program, program_tails in sorted(by_program.items())
-                     for i in range(0, len(program_tails), _TAILS_PER_CONDITION)]
-            for start in range(0, len(items), 50):
-                conds = []
-                for program, program_tails in items[start : start + 50]:
-                    # accept both spellings of a program in the table (jw01068 or 01068)
-                    conds.append(sa.and_(
-                        File.program.in_([program, program[2:]]),
-                        sa.or_(*[File.path.contains(f"{t}/", autoescape=True) for t in program_tails]),
-                    ))
-                out.extend(_rows(session.execute(sa.select(*columns).where(sa.or_(*conds))), root))
-            for chunk in _chunks(sorted(set(names))):
-                out.extend(_rows(session.execute(sa.select(*columns).where(File.filename.in_(chunk))), root))
-        return out
+        tails = [d.split("/", 1)[1] for d in dirs if d.count("/") >= 2]
+        rows = (files_sql.rows_in_folders(db, tails) if tails else []) + (files_sql.rows_named(db, names) if names else [])
+        return [KnownFile(name=r.filename, dir=_relative_dir(r.path, root), size=int(r.size), mtime_ns=int(r.mtime_ns),
+                          deleted=r.deleted_at is not None) for r in rows]
 
     return lookup
-
-
-def _rows(result: Iterable, root: str) -> list[KnownFile]:
-    return [
-        KnownFile(name=r.filename, dir=_relative_dir(r.path, root), size=int(r.size), mtime_ns=int(r.mtime_ns),
-                  deleted=r.deleted_at is not None)
-        for r in result
-    ]
 
 
 def materialized_partitions(instance: dg.DagsterInstance) -> set[tuple[str, str]]:

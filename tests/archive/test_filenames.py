@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.archive.filenames import (
     FILE_SUFFIX_TYPES,
     FILENAME_TYPES,
     IGNORED_SUFFIXES,
-    JWST_INSTRUMENTS,
     PARSED_KEYS,
     UnrecognizedFilenameError,
     is_ignored,
@@ -191,7 +191,7 @@ def test_parses_jwql_patterns(name, ftype, instrument, suffix, detector, file_ro
     assert parsed["recognized_filename"] is True
     assert parsed["filename_type"] == ftype
     assert parsed["instrument"] == instrument
-    assert parsed["instrument"] in JWST_INSTRUMENTS
+    assert parsed["instrument"] in INSTRUMENTS
     assert parsed["suffix"] == suffix
     assert parsed["detector"] == detector
     assert parsed["file_root"] == file_root

@@ -1,9 +1,11 @@
-"""The new_fits_files sensor through build_sensor_context, on a real folder, instance and files table."""
+"""The new_fits_files sensor through build_sensor_context, on a real folder, instance and files table;
+end to end with real archive_files runs writing the files table between ticks."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,10 +13,13 @@ import dagster as dg
 import pytest
 
 import jwql_dagster.archive.sensors as nff
+from jwql_dagster.archive.assets import archive_files
+from jwql_dagster.archive.changes import change_hash
+from jwql_dagster.archive.cursor import decode_cursor
 from jwql_dagster.archive.filenames import quick_classify
 from jwql_dagster.db.models import File
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
-from tests.sensor.fake_archive import FakeArchive, fits_name
+from tests.archive.conftest import FakeArchive, fits_name
 
 
 def record_files(db: JwqlDatabase, archive: FakeArchive) -> None:
@@ -223,3 +228,76 @@ def test_capped_ticks_request_every_change_once_with_stable_keys(archive, instan
         archive.advance(100)
     assert per_tick == [4, 4, 2, 0]
     assert len(keys) == len(set(keys))
+
+
+def test_database_lookup_of_thousands_of_changed_folders(sqlite_db, tmp_path):
+    """A tick with many changed visit folders (sensor off for a while, bulk sync) must not hit SQLite's
+    expression depth limit (1000): that error read as 'database unavailable' and stuck the sensor for good."""
+    root = str(tmp_path / "archive")
+    now = datetime.now(timezone.utc)
+    dirs, rows = [], []
+    for program in range(1000, 1040):
+        for visit in range(1, 51):  # 40 programs x 50 visits = 2000 folders
+            name = fits_name(program, "nircam", 1, visit=visit)
+            rel = f"public/jw{program:05d}/{name[:13]}"
+            dirs.append(rel)
+            rows.append({"filename": name, "area": "public", "path": f"{root}/{rel}/{name}", "program": name[:7],
+                         "instrument": "nircam", "size": 10, "mtime": now, "mtime_ns": 123})
+    for obs in range(1, 7):
+        for visit in range(1, 201):  # and one big program with 1,200 folders
+            name = f"jw04000{obs:03d}{visit:03d}_02101_00001_nrca1_rate.fits"
+            rel = f"public/jw04000/{name[:13]}"
+            dirs.append(rel)
+            rows.append({"filename": name, "area": "public", "path": f"{root}/{rel}/{name}", "program": name[:7],
+                         "instrument": "nircam", "size": 10, "mtime": now, "mtime_ns": 123})
+    with sqlite_db.session() as s:
+        sqlite_db.upsert(s, File, rows, ("filename",))
+    got = nff.database_lookup(sqlite_db, root)(dirs, [])
+    assert {k.name for k in got} == {r["filename"] for r in rows}
+    assert all(k.dir == f"public/{k.name[:7]}/{k.name[:13]}" for k in got)
+
+
+def test_ticks_and_archive_files_runs_agree(small_archive, tmp_path: Path, sqlite_db: JwqlDatabase):
+    root = tmp_path / "archive"
+    shutil.copytree(small_archive.root, root)
+    out = tmp_path / "out"
+    archive = ArchiveFilesystem(filesystem=str(root), preview_root=str(out / "p"), thumbnail_root=str(out / "t"),
+                                output_root=str(out / "o"), working_root=str(out / "w"), log_root=str(out / "l"),
+                                central_store=str(out), dagster_home=str(out / "d"))
+    res = {"archive": archive, "db": sqlite_db,
+           "options": JwqlOptions(sensor_settle_seconds=0, sensor_max_files_per_tick=5000)}
+
+    def tick(instance, cursor):
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+            return nff.new_fits_files(ctx)
+
+    with dg.instance_for_test() as instance:
+        first = tick(instance, None)
+        partitions = sorted(str(r.partition_key) for r in first.run_requests)
+        expected = sorted({f"{rec['instrument']}|{rec['program']}" for rec in small_archive.truth["files"].values()})
+        assert partitions == expected
+        assert sorted(first.dynamic_partitions_requests[0].partition_keys) == small_archive.programs
+        instance.add_dynamic_partitions("program", small_archive.programs)
+
+        # run archive_files for every requested partition, as the launched runs would
+        for key in partitions:
+            result = dg.materialize([archive_files], partition_key=key, instance=instance,
+                                    resources={"archive": archive, "db": sqlite_db})
+            assert result.success
+        settled = tick(instance, first.cursor)
+        assert settled.run_requests == []
+        state = decode_cursor(settled.cursor)
+        assert state["inflight"] == {} and state["pending"] == []  # rows written: no per-file state left
+
+        # a new exposure arrives in an old program: one run, for that file only
+        src = small_archive.files(instrument="nircam", suffix="rate")[0]
+        new = root / src.relative_to(small_archive.root).parent / src.name.replace("_00001_", "_00077_")
+        assert new.name != src.name and not new.exists()
+        shutil.copy(root / src.relative_to(small_archive.root), new)
+        nxt = tick(instance, settled.cursor)
+        assert len(nxt.run_requests) == 1
+        request = nxt.run_requests[0]
+        program = src.relative_to(small_archive.root).parts[1]
+        assert str(request.partition_key) == f"nircam|{program}"
+        st = new.stat()
+        assert request.run_key == f"nircam|{program}|{change_hash([f'{new.name},{st.st_size},{st.st_mtime_ns}'])}"

@@ -1,7 +1,7 @@
-"""A small archive on disk whose file and directory mtimes follow a fake clock, plus a fake ``files`` table.
+"""Helpers of the archive tests: a small archive on a fake clock, a fake ``files`` table, a ticker, links.
 
-Every change sets the touched directory's mtime to the fake time, and the clock moves
-on before each tick, so ticks are deterministic (no sleeping, no racy timestamps).
+``FakeArchive``: every change sets the touched directory's mtime to the fake time, and the
+clock moves on before each tick, so ticks are deterministic (no sleeping, no racy timestamps).
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from jwql_dagster.archive.arrivals import KnownFile
+from astropy.io import fits
+
+from jwql_dagster.archive.arrivals import scan_archive
+from jwql_dagster.archive.changes import KnownFile, ScanResult
+from jwql_dagster.archive.resources import ArchiveFilesystem
 
 DETECTORS = {"nircam": "nrcb1", "miri": "mirimage", "niriss": "nis", "nirspec": "nrs1"}
 
@@ -120,3 +124,59 @@ class FakeFilesTable:
         self.calls += 1
         dirs_set, names_set = set(dirs), set(names)
         return [r for r in self.rows.values() if r.dir in dirs_set or r.name in names_set]
+
+
+class Ticker:
+    """Drives ticks: the clock moves 100 s before each one, the cursor is passed along."""
+
+    def __init__(self, archive: FakeArchive, table: FakeFilesTable, settle: float = 10.0, cap: int = 5000,
+                 materialized: set[tuple[str, str]] | None = None) -> None:
+        self.archive, self.table, self.settle, self.cap = archive, table, settle, cap
+        self.materialized = materialized or set()
+        self.cursor: str | None = None
+
+    def tick(self, advance: float = 100.0) -> ScanResult:
+        self.archive.advance(advance)
+        result = scan_archive(
+            self.archive.root, self.cursor, now=self.archive.t, settle_seconds=self.settle, max_files=self.cap,
+            known=self.table, materialized=lambda: self.materialized,
+        )
+        self.cursor = result.cursor
+        return result
+
+
+# ------------------------------------------------------------------ archives with symlinks
+
+P = "jw01068"
+
+
+def rate_name(visit: str, exposure: int, detector: str = "nrcb1") -> str:
+    return f"{visit}_02101_{exposure:05d}_{detector}_rate.fits"
+
+
+def fits_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.PrimaryHDU().writeto(path)
+    return path
+
+
+def plain_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * 10)
+    return path
+
+
+def resource_at(root: Path, out: Path) -> ArchiveFilesystem:
+    return ArchiveFilesystem(filesystem=str(root), preview_root=str(out / "p"), thumbnail_root=str(out / "t"),
+                             output_root=str(out / "o"), working_root=str(out / "w"), log_root=str(out / "l"),
+                             central_store=str(out), dagster_home=str(out / "d"))
+
+
+def archive_view(root: Path, tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+    """{name: folder} of the files program_files lists over every program, and the links it skipped."""
+    archive, skipped, out = resource_at(root, tmp_path / "out"), [], {}
+    for program in archive.programs(skipped):
+        for f in archive.program_files(program, skipped=skipped):
+            assert f.name not in out, f"{f.name} listed twice"
+            out[f.name] = os.path.relpath(f.path.parent, root).replace(os.sep, "/")
+    return out, skipped

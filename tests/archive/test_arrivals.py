@@ -8,34 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.archive.arrivals import (
-    ArchiveRootMissing,
-    CursorError,
-    ScanResult,
-    decode_cursor,
-    change_hash,
-    scan_archive,
-)
-from tests.sensor.fake_archive import FakeArchive, FakeFilesTable, fits_name
-
-
-class Ticker:
-    """Drives ticks: the clock moves 100 s before each one, the cursor is passed along."""
-
-    def __init__(self, archive: FakeArchive, table: FakeFilesTable, settle: float = 10.0, cap: int = 5000,
-                 materialized: set[tuple[str, str]] | None = None) -> None:
-        self.archive, self.table, self.settle, self.cap = archive, table, settle, cap
-        self.materialized = materialized or set()
-        self.cursor: str | None = None
-
-    def tick(self, advance: float = 100.0) -> ScanResult:
-        self.archive.advance(advance)
-        result = scan_archive(
-            self.archive.root, self.cursor, now=self.archive.t, settle_seconds=self.settle, max_files=self.cap,
-            known=self.table, materialized=lambda: self.materialized,
-        )
-        self.cursor = result.cursor
-        return result
+from jwql_dagster.archive.arrivals import scan_archive
+from jwql_dagster.archive.changes import ScanResult, change_hash
+from jwql_dagster.archive.cursor import CursorError, decode_cursor
+from jwql_dagster.archive.walk import ArchiveRootMissing
+from tests.archive.conftest import FakeArchive, FakeFilesTable, Ticker, fits_name
 
 
 def line(path: Path) -> str:
@@ -284,3 +261,20 @@ def test_missing_area_is_reported_not_taken_for_a_mass_deletion(archive, table):
     assert any("archive area missing" in p and "proprietary" in p for p in r.problems)
     os.rename(archive.root.parent / "unmounted", archive.root / "proprietary")
     assert t.tick().changes == {}
+
+
+def test_first_pass_over_capped_ticks_requests_every_file_of_unmaterialized_partitions(tmp_path):
+    """First tick on an existing archive, more files than the per-tick cap: a partition split over folders of
+    both areas must get all its files requested, even when its first run materializes it before the sensor
+    reaches its remaining folders (they were silently skipped as 'materialized')."""
+    archive = FakeArchive(tmp_path / "archive")
+    names = [fits_name(1068, "nircam", 1, visit=1), fits_name(1068, "nircam", 2, visit=1)]
+    archive.add(names[0], area="proprietary")
+    archive.add(names[1], area="public")
+    t = Ticker(archive, FakeFilesTable(), cap=1)
+    requested: list[str] = []
+    for _ in range(4):
+        result = t.tick()
+        requested += [ln.split(",")[0] for lines in result.changes.values() for ln in lines]
+        t.materialized = {("jw01068", "nircam")}  # the first run finished before the next tick
+    assert sorted(requested) == sorted(names)

@@ -12,10 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from jwql_dagster.archive.assets import archive_files
-from jwql_dagster.db.models import File, FileFailure
-from jwql_dagster.partitions import INSTRUMENTS, program_instrument_key
+from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.db.models import File, FileFailure
 from jwql_dagster.db.resources import JwqlDatabase
+from jwql_dagster.partitions import program_instrument_key
 
 
 def archive_resource(root: Path, out: Path) -> ArchiveFilesystem:
@@ -74,7 +75,7 @@ def test_every_partition_inventories_its_files_and_twice_changes_nothing(jwql_db
         assert (row.area, row.instrument, row.suffix, row.size) == (rec["area"], rec["instrument"], rec["suffix"], rec["size"])
         assert row.exp_type == rec.get("exp_type", row.exp_type) and row.deleted_at is None
     reasons = {f.filename: f for f in failures}
-    assert reasons[bad_of(truth, "empty")].reason == "zero-byte file"
+    assert reasons[bad_of(truth, "empty")].reason == "file is empty (0 bytes)"  # failures/reasons.EMPTY_FILE
     assert reasons[bad_of(truth, "not_fits")].error_type == "NotFits"
     unrecognized = reasons[bad_of(truth, "bad_name")]
     assert unrecognized.instrument is None and "unrecognised file name" in unrecognized.reason
@@ -225,3 +226,20 @@ def test_missing_archive_root_fails_without_marking_files_deleted(sqlite_db, sma
     assert not result.success
     files, _ = snapshot(sqlite_db)
     assert files and all(f.deleted_at is None for f in files)
+
+
+def test_missing_area_folder_fails_without_marking_its_files_deleted(sqlite_db, small_archive, archive_copy, tmp_path) -> None:
+    """An unmounted public/ (root still there) must not look like a mass deletion, as in the sensor."""
+    recs = small_archive.truth["files"].values()
+    program, instrument = next((p, i) for p, i in combos(small_archive.truth)
+                               if any(r["program"] == p and r["instrument"] == i and r["area"] == "public" for r in recs))
+    archive = archive_resource(archive_copy, tmp_path)
+    with dg.instance_for_test() as instance:
+        assert run_partition(instance, archive, sqlite_db, program, instrument).success
+        (archive_copy / "public").rename(tmp_path / "unmounted_public")
+        result = dg.materialize([archive_files], instance=instance, partition_key=program_instrument_key(program, instrument),
+                                resources={"archive": archive, "db": sqlite_db}, raise_on_error=False)
+    assert not result.success
+    files, _ = snapshot(sqlite_db)
+    assert files and all(f.deleted_at is None for f in files)
+

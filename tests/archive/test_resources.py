@@ -64,6 +64,15 @@ def test_instrument_filter_keeps_unrecognised_names_for_the_caller(tiny: Archive
     assert tiny.program_files("jw09999") == []
 
 
+def test_cells_are_the_program_instrument_pairs_with_a_recognised_file(tiny: ArchiveFilesystem) -> None:
+    """The one answer to "which partitions have data": every instrument a recognised name belongs to, per program;
+    unrecognised names, hidden files and files outside jw* folders make no cell."""
+    assert tiny.cells() == [("jw01068", "miri"), ("jw01068", "nircam"), ("jw02222", "niriss")]
+    assert tiny.cells(["jw02222", "jw09999"]) == [("jw02222", "niriss")]
+    expected = sorted({(p, f.instrument) for p in tiny.programs() for f in tiny.program_files(p) if f.instrument})
+    assert tiny.cells() == expected  # the same answer as the full listing
+
+
 @pytest.mark.parametrize("name", ["../public", "jw01068\n", "jw0106\u0668", "jw010680", "JW01068"])
 def test_program_name_must_be_a_program_key(tiny: ArchiveFilesystem, name: str) -> None:
     """The sensor and the archive listing agree on what a program folder is: jw + five ASCII digits, nothing more."""
