@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Any, Callable, Literal, Mapping, get_args
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MASK = "***"
 
@@ -37,13 +38,21 @@ JWQL_CONFIG_KEYS: dict[str, str] = {
     "cores": "JWQL_PREVIEW_WORKERS",
 }
 
-INLINE_PREVIEW_CHOICES = ("public", "all", "none")
-EXECUTOR_CHOICES = ("multiprocess", "celery")
+InlinePreviews = Literal["public", "all", "none"]
+Executor = Literal["multiprocess", "celery"]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The resolved configuration. Paths are absolute; secrets are kept but never printed by ``masked()``."""
+HTTP_URL = r"^https?://"
+
+
+class Settings(BaseModel):
+    """The resolved configuration. Paths are absolute; secrets are kept but never printed by ``masked()``.
+
+    Validated by pydantic when built: the bounds and choices below are the rules, and
+    ``load_settings`` turns a violation into a message naming the variable and its source.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     home: Path
     filesystem: Path
@@ -55,17 +64,17 @@ class Settings:
     central_store: Path
     database_url: str
     dagster_home: Path
-    mast_api_url: str
+    mast_api_url: str = Field(pattern=HTTP_URL)
     mast_api_token: str | None
-    preview_workers: int
-    executor: str
+    preview_workers: int = Field(ge=1)
+    executor: Executor
     celery_broker: str
     celery_backend: str
-    sensor_settle_seconds: float
-    sensor_max_files_per_tick: int
-    sensor_interval_seconds: int
-    max_failure_rate: float
-    inline_previews: str
+    sensor_settle_seconds: float = Field(ge=0.0)
+    sensor_max_files_per_tick: int = Field(ge=1)
+    sensor_interval_seconds: int = Field(ge=1)
+    max_failure_rate: float = Field(ge=0.0, le=1.0)
+    inline_previews: InlinePreviews
     alert_smtp: str | None
     alert_from: str | None
     alert_to: tuple[str, ...]
@@ -75,17 +84,18 @@ class Settings:
     sources: Mapping[str, str]  # field name -> "env", "config" or "default"
     # Live MAST answers JWST queries in minutes: a whole query (pages, EXECUTING polls, retries) may take
     # mast_timeout_s; one HTTP attempt mast_attempt_timeout_s (default: the same, so a slow answer is awaited).
-    mast_timeout_s: float = 600.0
-    mast_attempt_timeout_s: float = 600.0
+    mast_timeout_s: float = Field(default=600.0, ge=1.0)
+    mast_attempt_timeout_s: float = Field(default=600.0, ge=1.0)
+    web_url: str = Field(default="http://127.0.0.1:3001", pattern=HTTP_URL)  # quicklook pages (`jwql-dagster serve`), linked from asset metadata
 
     def masked(self) -> dict[str, str]:
         """Every setting as text for display, with the MAST token and passwords in URLs masked."""
         out: dict[str, str] = {}
-        for f in fields(self):
-            if f.name == "sources":
+        for name in type(self).model_fields:
+            if name == "sources":
                 continue
-            value = getattr(self, f.name)
-            if f.name == "mast_api_token":
+            value = getattr(self, name)
+            if name == "mast_api_token":
                 text = MASK if value else "(unset)"
             elif isinstance(value, str) and "://" in value:
                 text = mask_url(value)
@@ -95,7 +105,7 @@ class Settings:
                 text = "(unset)"
             else:
                 text = str(value)
-            out[f.name] = text
+            out[name] = text
         return out
 
     @property
@@ -109,37 +119,33 @@ class Settings:
         }
 
 
-# SQLAlchemy (and redis/kombu URLs) accept a raw '/', '?' or '#' in the password, which urlsplit
-# reads as the end of the host part: this is SQLAlchemy's own pattern for the credentials.
-_RAW_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):([^@]*)@")
+def _parse_url(url: str) -> sa.URL | None:
+    # SQLAlchemy's parser reads a raw '/', '?' or '#' in a password as the password (urllib would
+    # end the host part there); redis, SMTP and webhook URLs parse the same way.
+    try:
+        parsed = sa.make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL at all: nothing to mask
+        return None
+    if parsed.password and parsed.host and "@" in parsed.host:
+        # An unencoded '@' in the password: SQLAlchemy ends the password at the first '@', urllib (our
+        # SMTP and webhook senders) at the last. Treat everything up to the last '@' as secret.
+        rest, host = parsed.host.rsplit("@", 1)
+        parsed = parsed.set(password=f"{parsed.password}@{rest}", host=host)
+    return parsed
 
 
 def url_password(url: str) -> str | None:
     """The password of ``scheme://user:pass@host...``, as the URL's consumer reads it, or None."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password is not None:
-        return password
-    m = _RAW_CREDENTIALS.match(url)
-    return m.group(2) if m and m.group(2) else None
+    parsed = _parse_url(url)
+    return parsed.password if parsed is not None and parsed.password else None
 
 
 def mask_url(url: str) -> str:
-    """Replace the password of a URL (``scheme://user:pass@host``) by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is not None and parts.password is not None:
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
-    m = _RAW_CREDENTIALS.match(url)
-    if m and m.group(2):
-        return f"{m.group(1)}:{MASK}@{url[m.end():]}"
-    return url
+    """Replace the password of a URL (``scheme://user:pass@host``) by ``***``; a URL without one is returned unchanged."""
+    parsed = _parse_url(url)
+    if parsed is None or not parsed.password:
+        return url
+    return parsed.render_as_string(hide_password=True)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -188,32 +194,39 @@ def _database_url_from_config(data: Mapping[str, Any], path: Path) -> str | None
     return f"{engine}://{auth}{hostport}/{name}"
 
 
-def _as_int(name: str, text: str, source: str, minimum: int = 0) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} (from {source}) is not an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} (from {source}) must be at least {minimum}")
-    return value
+# Setting -> the variable a user sets it with; validation errors name the variable, not the field.
+VARIABLES: dict[str, str] = {
+    "mast_api_url": "MAST_API_URL",
+    "mast_timeout_s": "JWQL_MAST_TIMEOUT_S",
+    "mast_attempt_timeout_s": "JWQL_MAST_ATTEMPT_TIMEOUT_S",
+    "preview_workers": "JWQL_PREVIEW_WORKERS",
+    "executor": "JWQL_EXECUTOR",
+    "sensor_settle_seconds": "JWQL_SENSOR_SETTLE_SECONDS",
+    "sensor_max_files_per_tick": "JWQL_SENSOR_MAX_FILES_PER_TICK",
+    "sensor_interval_seconds": "JWQL_SENSOR_INTERVAL_SECONDS",
+    "max_failure_rate": "JWQL_MAX_FAILURE_RATE",
+    "inline_previews": "JWQL_INLINE_PREVIEWS",
+    "web_url": "JWQL_WEB_URL",
+}
 
 
-def _as_float(name: str, text: str, source: str, low: float, high: float | None = None) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} (from {source}) is not a number") from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"{name}={value} (from {source}) must be {bound}")
-    return value
-
-
-def _as_choice(name: str, text: str, source: str, choices: tuple[str, ...]) -> str:
-    value = str(text).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name}={text!r} (from {source}) must be one of {', '.join(choices)}")
-    return value
+def _problem(field: str, error: Mapping[str, Any]) -> str:
+    """What is wrong with one validated setting, in words (the caller adds the variable, value and source)."""
+    kind = error["type"]
+    info = Settings.model_fields[field]
+    if kind.startswith("int_"):
+        return "is not an integer"
+    if kind.startswith("float_"):
+        return "is not a number"
+    if kind == "literal_error":
+        return "must be one of " + ", ".join(get_args(info.annotation))
+    if kind == "string_pattern_mismatch":
+        return "must start with http:// or https://"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        low = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+        high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
+        return f"must be between {low} and {high}" if high is not None else f"must be at least {low}"
+    return str(error["msg"])
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -247,10 +260,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     def where(source: str) -> str:
         return f"config file {config_path}" if source == "config" else ("environment" if source == "env" else "default")
 
-    def typed(field: str, var: str, default: str, convert: Callable[..., Any], *bounds: Any) -> Any:
-        """A setting checked and converted by ``convert``; errors name the variable and where it came from."""
+    raw: dict[str, str] = {}  # field -> the text as given, for error messages
+
+    def typed(field: str, var: str, default: str, lower: bool = False) -> str:
+        """The text of a setting that pydantic validates when Settings is built (stripped; lower-cased for choices)."""
         text, sources[field] = get(var, lambda: default)
-        return convert(var, str(text), where(sources[field]), *bounds)
+        raw[field] = str(text)
+        value = str(text).strip()
+        return value.lower() if lower else value
 
     home_text, src = get("JWQL_HOME", lambda: str(Path("~/.jwql-dagster")))
     home = Path(str(home_text)).expanduser().resolve()
@@ -273,21 +290,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     database_url, sources["database_url"] = get("JWQL_DATABASE_URL", lambda: f"sqlite:///{home / 'jwql.db'}")
     mast_api_url, sources["mast_api_url"] = get("MAST_API_URL", lambda: "https://mast.stsci.edu")
     mast_api_url = str(mast_api_url).rstrip("/")
-    if not mast_api_url.startswith(("http://", "https://")):
-        raise ConfigError(f"MAST_API_URL={mast_api_url!r} (from {where(sources['mast_api_url'])}) must start with http:// or https://")
+    raw["mast_api_url"] = mast_api_url
     token, sources["mast_api_token"] = get("MAST_API_TOKEN", lambda: None)
-    mast_timeout = typed("mast_timeout_s", "JWQL_MAST_TIMEOUT_S", "600", _as_float, 1.0)
-    mast_attempt = typed("mast_attempt_timeout_s", "JWQL_MAST_ATTEMPT_TIMEOUT_S", str(mast_timeout), _as_float, 1.0)
+    mast_timeout = typed("mast_timeout_s", "JWQL_MAST_TIMEOUT_S", "600")
+    mast_attempt = typed("mast_attempt_timeout_s", "JWQL_MAST_ATTEMPT_TIMEOUT_S", mast_timeout)
 
-    preview_workers = typed("preview_workers", "JWQL_PREVIEW_WORKERS", str(os.cpu_count() or 1), _as_int, 1)
-    executor = typed("executor", "JWQL_EXECUTOR", "multiprocess", _as_choice, EXECUTOR_CHOICES)
+    preview_workers = typed("preview_workers", "JWQL_PREVIEW_WORKERS", str(os.cpu_count() or 1))
+    executor = typed("executor", "JWQL_EXECUTOR", "multiprocess", lower=True)
     celery_broker, sources["celery_broker"] = get("JWQL_CELERY_BROKER", lambda: "redis://127.0.0.1:6379/0")
     celery_backend, sources["celery_backend"] = get("JWQL_CELERY_BACKEND", lambda: "redis://127.0.0.1:6379/1")
-    settle = typed("sensor_settle_seconds", "JWQL_SENSOR_SETTLE_SECONDS", "10", _as_float, 0.0)
-    max_files = typed("sensor_max_files_per_tick", "JWQL_SENSOR_MAX_FILES_PER_TICK", "5000", _as_int, 1)
-    interval = typed("sensor_interval_seconds", "JWQL_SENSOR_INTERVAL_SECONDS", "15", _as_int, 1)
-    max_failure_rate = typed("max_failure_rate", "JWQL_MAX_FAILURE_RATE", "0.1", _as_float, 0.0, 1.0)
-    inline = typed("inline_previews", "JWQL_INLINE_PREVIEWS", "public", _as_choice, INLINE_PREVIEW_CHOICES)
+    settle = typed("sensor_settle_seconds", "JWQL_SENSOR_SETTLE_SECONDS", "10")
+    max_files = typed("sensor_max_files_per_tick", "JWQL_SENSOR_MAX_FILES_PER_TICK", "5000")
+    interval = typed("sensor_interval_seconds", "JWQL_SENSOR_INTERVAL_SECONDS", "15")
+    max_failure_rate = typed("max_failure_rate", "JWQL_MAX_FAILURE_RATE", "0.1")
+    inline = typed("inline_previews", "JWQL_INLINE_PREVIEWS", "public", lower=True)
 
     alert_smtp, sources["alert_smtp"] = get("JWQL_ALERT_SMTP", lambda: None)
     alert_from, sources["alert_from"] = get("JWQL_ALERT_FROM", lambda: None)
@@ -295,8 +311,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     alert_to = tuple(a.strip() for a in str(alert_to_text or "").split(",") if a.strip())
     alert_webhook, sources["alert_webhook"] = get("JWQL_ALERT_WEBHOOK", lambda: None)
     ui_url, sources["ui_url"] = get("JWQL_UI_URL", lambda: None)
+    web_url, sources["web_url"] = get("JWQL_WEB_URL", lambda: "http://127.0.0.1:3001")
+    web_url = str(web_url).rstrip("/")
+    raw["web_url"] = web_url
 
-    return Settings(
+    values = dict(
         home=home,
         filesystem=filesystem,
         preview_root=preview_root,
@@ -327,7 +346,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sources=sources,
         mast_timeout_s=mast_timeout,
         mast_attempt_timeout_s=mast_attempt,
+        web_url=web_url,
     )
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        # The first problem, in the order of the fields, worded for the variable a user sets.
+        error = exc.errors()[0]
+        field = str(error["loc"][0])
+        var = VARIABLES.get(field, field)
+        text = raw.get(field, str(error["input"]))
+        problem = _problem(field, error)
+        shown = text.strip() if problem.startswith("must be ") and not problem.startswith("must be one of") else repr(text)
+        raise ConfigError(f"{var}={shown} (from {where(sources[field])}) {problem}") from None
 
 
 def ensure_dagster_home(settings: Settings, env: dict[str, str] | None = None) -> Path:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jwql_dagster.config import ConfigError, load_settings, mask_url
+from jwql_dagster.config import ConfigError, load_settings, mask_url, url_password
+from jwql_dagster.monitoring.alerts import known_secrets
 
 
 def test_defaults_hang_off_jwql_home(tmp_path: Path) -> None:
@@ -170,3 +171,24 @@ def test_mask_url_leaves_passwordless_urls() -> None:
 def test_alert_recipients_split(tmp_path: Path) -> None:
     s = load_settings({"JWQL_ALERT_TO": "a@x.org, b@y.org,,"})
     assert s.alert_to == ("a@x.org", "b@y.org")
+
+
+@pytest.mark.parametrize("password", ["s3cr/et+x", "ab#cd", "ab?cd"])
+def test_raw_special_characters_in_password_are_masked(tmp_path: Path, password: str) -> None:
+    url = f"postgresql+psycopg2://jwql:{password}@db:5432/jwql"
+    assert mask_url(url) == "postgresql+psycopg2://jwql:***@db:5432/jwql"
+    s = load_settings({"JWQL_HOME": str(tmp_path), "JWQL_DATABASE_URL": url})
+    assert password not in repr(s.masked())
+    assert password in known_secrets(s)
+
+
+def test_mask_url_does_not_touch_urls_without_credentials() -> None:
+    for url in ("https://mast.stsci.edu", "http://127.0.0.1:8080/x?a=b", "sqlite:////x/jwql.db", "https://host:8080/path"):
+        assert mask_url(url) == url
+
+
+def test_unencoded_at_sign_in_password_is_masked_whole() -> None:
+    # SQLAlchemy ends such a password at the first '@', urllib (the SMTP sender) at the last: neither part may show.
+    url = "smtps://me%40x.org:p@ss@mail.x.org:465"
+    assert mask_url(url) == "smtps://me%40x.org:***@mail.x.org:465"
+    assert url_password(url) == "p@ss"
