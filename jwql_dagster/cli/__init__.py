@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "fake_mast",
     "make_legacy_logs",
     "doctor",
+    "serve",
 )
 
 

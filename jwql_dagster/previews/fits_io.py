@@ -35,6 +35,8 @@ from typing import Any, Iterator
 import numpy as np
 from astropy.io import fits
 
+from jwql_dagster.failures import reasons
+
 __all__ = [
     "DQ_NON_SCIENCE",
     "DQ_REFERENCE_PIXEL",
@@ -328,9 +330,12 @@ def _open(path: Path) -> ScienceFile:
         raise FitsReadError(path, "not a regular file")
     file_size = path.stat().st_size
     if file_size == 0:
-        raise FitsReadError(path, "file is empty (0 bytes)")
+        raise FitsReadError(path, reasons.EMPTY_FILE)
     with open(path, "rb") as fh:
-        gzipped = fh.read(2) == _GZIP_MAGIC
+        head = fh.read(9)
+    gzipped = head[:2] == _GZIP_MAGIC
+    if not gzipped and head != b"SIMPLE  =":
+        raise FitsReadError(path, reasons.NOT_FITS)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

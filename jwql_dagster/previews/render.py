@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from jwql_dagster.atomic import atomic_write_bytes
+from jwql_dagster.failures.reasons import no_finite_pixel
 from jwql_dagster.previews.fits_io import open_science
 from jwql_dagster.previews.frame import (
     colormap_lut,
@@ -45,6 +46,7 @@ from jwql_dagster.previews.frame import (
 
 __all__ = [
     "CLIP_PERCENT",
+    "NoFinitePixelError",
     "THUMBNAIL_SUFFIXES",
     "RenderResult",
     "colorbar_labels",
@@ -55,6 +57,14 @@ __all__ = [
     "stretch",
     "wants_thumbnail",
 ]
+
+class NoFinitePixelError(ValueError):
+    """A frame without one finite science pixel: recorded as the file's failure, never drawn as data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 #: jwql's default clip fraction at each end of the value distribution.
 CLIP_PERCENT = 0.01
@@ -305,6 +315,9 @@ def render_array(
             raise ValueError(f"mask shape {np.shape(mask)} does not match frame shape {frame.shape}")
         ny, nx = frame.shape
         finite = np.isfinite(frame)
+        if not (np.any(finite & np.asarray(mask, dtype=bool)) if mask is not None else finite.any()):
+            # Nothing to show: a flat image with a made-up 0-1 colour bar would pass for data.
+            raise NoFinitePixelError(no_finite_pixel(i if count > 1 else None))
         lo, hi = find_limits(frame, mask, clip, finite=finite)
         all_finite = bool(finite.all())
         if all_finite:

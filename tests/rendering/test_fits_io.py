@@ -158,7 +158,7 @@ def _broken(kind: str, tmp_path: Path) -> Path:
     [
         ("missing", "does not exist"),
         ("empty", "empty"),
-        ("not-fits", "not a readable FITS"),
+        ("not-fits", "not a FITS file"),
         ("truncated", "truncated"),
         ("no-sci", "no SCI"),
         ("one-d", "1 dimensions"),

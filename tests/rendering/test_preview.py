@@ -191,17 +191,25 @@ def test_4d_preview_uses_last_minus_first(tmp_path: Path) -> None:
     assert len(res.previews) == 2 and len(res.thumbnails) == 1
 
 
-def test_all_nan_and_constant_frames_render(tmp_path: Path) -> None:
+def test_constant_frame_renders_and_all_nan_frame_is_refused(tmp_path: Path) -> None:
+    # Issue 19: an all-NaN frame is a failure with a clear reason, never a flat image with a 0-1 colour bar.
+    from jwql_dagster.failures.reasons import no_finite_pixel
+    from jwql_dagster.previews.render import NoFinitePixelError
+
     nan = ff.write(tmp_path / "a" / "jw01068001001_02102_00001_nrcb1_rate.fits", np.full((64, 64), np.nan, np.float32))
     const = ff.write(tmp_path / "b" / "jw01068001001_02102_00001_nrcb2_rate.fits", np.full((64, 64), 3.0, np.float32))
-    r1 = render_file(nan, tmp_path / "p", tmp_path / "t")
+    with pytest.raises(NoFinitePixelError) as info:
+        render_file(nan, tmp_path / "p", tmp_path / "t")
+    assert info.value.reason == no_finite_pixel() == "no finite science pixel in the SCI frame"
+    assert not (tmp_path / "p").exists() or not list((tmp_path / "p").iterdir())
+    assert not (tmp_path / "t").exists() or not list((tmp_path / "t").iterdir())
     r2 = render_file(const, tmp_path / "p", tmp_path / "t")
-    assert r1.limits == [(0.0, 1.0)] and r2.limits == [(3.0, 3.0)]
-    for res in (r1, r2):
+    assert r2.limits == [(3.0, 3.0)]
+    for res in (r2,):
         img = np.asarray(Image.open(res.previews[0]).convert("RGB"))
         x0, y0, w, h = res.preview_box
         inner = img[y0 + 3 : y0 + h - 3, x0 + 3 : x0 + w - 3].reshape(-1, 3).astype(int)
-        assert np.ptp(inner, axis=0).max() < 30  # one flat colour (NaN shown as 0 = the lowest colour)
+        assert np.ptp(inner, axis=0).max() < 30  # one flat colour
         assert Image.open(res.thumbnails[0]).format == "JPEG"
 
 

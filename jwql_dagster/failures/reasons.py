@@ -1,0 +1,23 @@
+"""One wording per cause of a per-file failure, shared by every code path that records one.
+
+The archive inventory (``archive_files``) and the preview renderer both look at the same
+broken file; when they word the same cause differently, the failure view lists one file
+twice and a search for one phrase finds only half. Every recorder takes its words from
+here, so a cause reads the same wherever it was noticed. Pure: no Dagster, no I/O.
+"""
+
+from __future__ import annotations
+
+EMPTY_FILE = "file is empty (0 bytes)"
+NOT_FITS = "not a FITS file (no SIMPLE card at the start)"
+SCIENCE_EXTENSION = "SCI"
+
+
+def no_finite_pixel(integration: int | None = None, extension: str = SCIENCE_EXTENSION) -> str:
+    """The reason for a frame whose science pixels are all NaN or infinite (nothing to show).
+
+    ``integration`` is named only for files with several integrations, where the user needs
+    to know which one was empty.
+    """
+    where = f"the {extension} frame" if integration is None else f"integration {integration} of the {extension} data"
+    return f"no finite science pixel in {where}"
