@@ -23,8 +23,10 @@ import statistics
 import sys
 import time
 
-from jwql_dagster.mast.client import DATAPRODUCTS, INSTRUMENTS, MastClient, RetryPolicy
 from jwql_dagster.demo.mast_server import start_server
+from jwql_dagster.mast.client import MastClient
+from jwql_dagster.mast.queries import DATAPRODUCTS, INSTRUMENTS
+from jwql_dagster.mast.transport import RetryPolicy
 
 
 def jwql_pattern(client: MastClient) -> dict:

@@ -49,7 +49,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             dagster_home=str(settings.dagster_home),
         ),
         "db": JwqlDatabase(url=db_url),
-        "mast": MastService(url=settings.mast_api_url, token=token),
+        "mast": MastService(url=settings.mast_api_url, token=token, query_timeout_s=settings.mast_timeout_s,
+                            timeout_s=settings.mast_attempt_timeout_s),
         "options": JwqlOptions(
             preview_workers=settings.preview_workers,
             max_failure_rate=settings.max_failure_rate,

@@ -7,6 +7,10 @@ import json
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jwql_dagster.demo.mast_server import Latency
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,20 +25,44 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "default: the synthetic archive's programs plus more")
     p.add_argument("--token", help="the only token /whoami accepts (default: any non-empty token)")
     p.add_argument("--write-catalog", metavar="FILE", help="write the catalogue in use to FILE and continue")
+    p.add_argument("--latency", action="append", default=[], metavar="[SERVICE[:INSTRUMENT]=]SECONDS",
+                   help="seconds before each invoke answer: for every service, or for one service (and instrument), "
+                   "e.g. Mast.Caom.Filtered:nircam=45 (repeatable)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
 
 
+def parse_latency(specs: list[str]) -> "Latency":
+    """``45`` (every service) or ``Mast.Caom.Filtered:nircam=45`` (one service and instrument) -> Latency."""
+    from jwql_dagster.demo.mast_server import Latency
+
+    default, services = 0.0, {}
+    for spec in specs:
+        key, _, seconds = spec.rpartition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            raise ValueError(f"--latency {spec!r}: expected [SERVICE[:INSTRUMENT]=]SECONDS") from None
+        if key:
+            services[key.replace(":", " ")] = value
+        else:
+            default = value
+    return Latency(default=default, services=services)
+
+
 def run(args: argparse.Namespace) -> int:
-    from jwql_dagster.demo.mast_server import catalog_truth, load_catalog, start_server
+    from jwql_dagster.demo.mast_catalog import catalog_truth, load_catalog
+    from jwql_dagster.demo.mast_server import start_server
 
     try:
         catalog = load_catalog(args.catalog) if args.catalog else None
+        latency = parse_latency(args.latency)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        server = start_server(port=args.port, catalog=catalog, token=args.token, verbose=args.verbose)
+        server = start_server(port=args.port, catalog=catalog, token=args.token, verbose=args.verbose,
+                              latency_s=latency)
     except OSError as exc:
         print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -12,21 +12,24 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
-from jwql_dagster.metadata import inline_image_md, snapshot_identity
-from jwql_dagster.mast import client as core
-from jwql_dagster.atomic import atomic_write_bytes, atomic_write_text
-from jwql_dagster.mast.plots import bokeh_inventory_html, inventory_table, matplotlib_inventory_png
-from jwql_dagster.db.models import File, FilesystemCharacteristics, MastInventory, MastKeyword
-from jwql_dagster.partitions import INSTRUMENTS, instrument_partitions
+from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.atomic import atomic_write_bytes, atomic_write_text
+from jwql_dagster.db import mast as mast_db
 from jwql_dagster.db.resources import JwqlDatabase
+from jwql_dagster.mast import queries
+from jwql_dagster.mast.errors import MastError
+from jwql_dagster.mast.jobs import mast_partitioned_job
+from jwql_dagster.mast.plots import bokeh_inventory_html, inventory_table, matplotlib_inventory_png
 from jwql_dagster.mast.resources import MastService
+from jwql_dagster.metadata import inline_image_md, snapshot_identity
+from jwql_dagster.partitions import instrument_partitions
+
 
 GROUP = "mast"
 OUTPUT_SUBDIR = "monitor_mast"
-SERVICE_DATAPRODUCTS: dict[str, tuple[str, ...]] = {"jwst": (core.JWST_DATAPRODUCT,), "caom": core.DATAPRODUCTS}
+SERVICE_DATAPRODUCTS: dict[str, tuple[str, ...]] = {"jwst": (queries.JWST_DATAPRODUCT,), "caom": queries.DATAPRODUCTS}
 SERVICE_TITLES = {"jwst": "JWST inventory (Mast.Jwst.Filtered.<Instrument>)", "caom": "JWST inventory in CAOM (Mast.Caom.Filtered)"}
 
 
@@ -47,10 +50,11 @@ def _failure(mast: MastService, exc: Exception, what: str) -> dg.Failure:
 )
 def mast_inventory(context: dg.AssetExecutionContext, mast: MastService, db: JwqlDatabase) -> dg.MaterializeResult:
     """Files of one instrument in MAST (JWST and CAOM services) and each service's keyword list."""
-    instrument = core.check_instrument(context.partition_key)
+    instrument = queries.check_instrument(context.partition_key)
     try:
-        inv = mast.client.instrument_inventory(instrument, program=core.KEYWORD_PROGRAM)
-    except core.MastError as exc:
+        client = mast.client_logging_to(context.log.info)
+        inv = client.instrument_inventory(instrument, program=queries.KEYWORD_PROGRAM)
+    except MastError as exc:
         raise _failure(mast, exc, f"MAST inventory of {instrument} failed") from None
     snapshot_id, date = snapshot_identity(context)
     inv_rows = [
@@ -62,12 +66,8 @@ def mast_inventory(context: dg.AssetExecutionContext, mast: MastService, db: Jwq
         for svc, keywords in sorted(inv.keywords.items())
         for kw, dtype in keywords
     ]
-    with db.session() as s:
-        # A retried run rewrites its snapshot exactly: rows it no longer has must go too.
-        for model in (MastInventory, MastKeyword):
-            s.execute(sa.delete(model).where(model.snapshot_id == snapshot_id, model.instrument == instrument))
-        db.upsert(s, MastInventory, inv_rows, key=("snapshot_id", "instrument", "service", "dataproduct"))
-        db.upsert(s, MastKeyword, kw_rows, key=("snapshot_id", "instrument", "service", "keyword"))
+    # A retried run rewrites its snapshot exactly: rows it no longer has go too.
+    mast_db.write_inventory(db, snapshot_id, instrument, inv_rows, kw_rows)
     counts = {f"{svc}/{dp}": n for (svc, dp), n in sorted(inv.counts.items())}
     context.log.info(f"{instrument}: {counts}; requests {mast.requests_made()}")
     caom_total = sum(n for (svc, _), n in inv.counts.items() if svc == "caom")
@@ -75,7 +75,7 @@ def mast_inventory(context: dg.AssetExecutionContext, mast: MastService, db: Jwq
         metadata={
             "instrument": instrument,
             "snapshot_id": snapshot_id,
-            "jwst_files": dg.MetadataValue.int(inv.counts[("jwst", core.JWST_DATAPRODUCT)]),
+            "jwst_files": dg.MetadataValue.int(inv.counts[("jwst", queries.JWST_DATAPRODUCT)]),
             "caom_files": dg.MetadataValue.int(caom_total),
             "counts": dg.MetadataValue.json(counts),
             "jwst_keywords": dg.MetadataValue.int(len(inv.keywords["jwst"])),
@@ -85,34 +85,6 @@ def mast_inventory(context: dg.AssetExecutionContext, mast: MastService, db: Jwq
             "dagster/row_count": dg.MetadataValue.int(len(inv_rows) + len(kw_rows)),
         }
     )
-
-
-def latest_snapshots(db: JwqlDatabase) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[tuple[str, str]]]]]:
-    """The newest mast_inventory snapshot of each instrument: ({instrument: {snapshot_id, date, counts}}, keywords)."""
-    found: dict[str, dict[str, Any]] = {}
-    keywords: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    with db.session(readonly=True) as s:
-        for inst in INSTRUMENTS:
-            latest = s.execute(
-                sa.select(MastInventory.snapshot_id, MastInventory.date)
-                .where(MastInventory.instrument == inst)
-                .order_by(MastInventory.date.desc(), MastInventory.id.desc())
-                .limit(1)
-            ).first()
-            if latest is None:
-                continue
-            snap = latest.snapshot_id
-            counts: dict[tuple[str, str], int] = {}
-            for row in s.execute(sa.select(MastInventory).where(MastInventory.instrument == inst, MastInventory.snapshot_id == snap)).scalars():
-                counts[(row.service, row.dataproduct)] = int(row.count)
-            found[inst] = {"snapshot_id": snap, "date": latest.date, "counts": counts}
-            kws: dict[str, list[tuple[str, str]]] = {"jwst": [], "caom": []}
-            for row in s.execute(
-                sa.select(MastKeyword).where(MastKeyword.instrument == inst, MastKeyword.snapshot_id == snap).order_by(MastKeyword.id)
-            ).scalars():
-                kws.setdefault(row.service, []).append((row.keyword, row.dtype))
-            keywords[inst] = kws
-    return found, keywords
 
 
 def keyword_comparison(keywords: dict[str, dict[str, list[tuple[str, str]]]], service: str) -> pd.DataFrame:
@@ -135,7 +107,7 @@ def keyword_comparison(keywords: dict[str, dict[str, list[tuple[str, str]]]], se
 )
 def jwst_inventory(context: dg.AssetExecutionContext, db: JwqlDatabase, archive: ArchiveFilesystem) -> dg.MaterializeResult:
     """All instruments' MAST inventories: tables, bar and pie charts (HTML, PNG, CSV) and keyword comparison."""
-    found, keywords = latest_snapshots(db)
+    found, keywords = mast_db.latest_snapshots(db, INSTRUMENTS)
     missing = [i for i in INSTRUMENTS if i not in found]
     if not found:
         raise dg.Failure(description="no mast_inventory snapshot in the database yet: materialize mast_inventory first")
@@ -175,15 +147,6 @@ def jwst_inventory(context: dg.AssetExecutionContext, db: JwqlDatabase, archive:
     return dg.MaterializeResult(metadata=metadata)
 
 
-def archive_programs(db: JwqlDatabase, instrument: str) -> list[str]:
-    """Programs with live files of ``instrument`` in our ``files`` table."""
-    with db.session(readonly=True) as s:
-        rows = s.execute(
-            sa.select(File.program).where(File.instrument == instrument, File.deleted_at.is_(None)).distinct()
-        ).scalars()
-        return sorted({str(p) for p in rows if p})
-
-
 @dg.asset(
     group_name=GROUP,
     partitions_def=instrument_partitions,
@@ -194,26 +157,25 @@ def archive_programs(db: JwqlDatabase, instrument: str) -> list[str]:
 )
 def filesystem_characteristics(context: dg.AssetExecutionContext, mast: MastService, db: JwqlDatabase) -> dg.MaterializeResult:
     """Filter/pupil combinations used by our archive's programs of one instrument, and observations per combination."""
-    instrument = core.check_instrument(context.partition_key)
-    programs = archive_programs(db, instrument)
+    instrument = queries.check_instrument(context.partition_key)
+    programs = mast_db.archive_programs(db, instrument)
     note: str | None = None
     pairs: list[tuple[str, int]] = []
-    if instrument not in core.CHARACTERISTICS_COLUMNS:
-        note = core.NOT_APPLICABLE  # jwql skips FGS: it has no filter/pupil combinations
+    if instrument not in queries.CHARACTERISTICS_COLUMNS:
+        note = queries.NOT_APPLICABLE  # jwql skips FGS: it has no filter/pupil combinations
     elif not programs:
         note = "no programs of this instrument in the files table"
     else:
         try:
-            pairs = mast.client.observation_characteristics(instrument, programs)
-        except core.MastError as exc:
+            pairs = mast.client_logging_to(context.log.info).observation_characteristics(instrument, programs)
+        except MastError as exc:
             raise _failure(mast, exc, f"MAST observation characteristics of {instrument} failed") from None
     snapshot_id, date = snapshot_identity(context)
     row = {
         "snapshot_id": snapshot_id, "date": date, "instrument": instrument,
         "filter_pupil": [p for p, _ in pairs], "obs_per_filter_pupil": [n for _, n in pairs], "note": note,
     }
-    with db.session() as s:
-        db.upsert(s, FilesystemCharacteristics, [row], key=("snapshot_id", "instrument"))
+    mast_db.write_characteristics(db, row)
     table = pd.DataFrame(pairs, columns=["filter_pupil", "observations"])
     return dg.MaterializeResult(
         metadata={
@@ -227,12 +189,5 @@ def filesystem_characteristics(context: dg.AssetExecutionContext, mast: MastServ
         }
     )
 
-
-mast_partitioned_job = dg.define_asset_job(
-    "mast_partitioned_job",
-    selection=dg.AssetSelection.assets(mast_inventory, filesystem_characteristics),
-    partitions_def=instrument_partitions,
-    description="MAST inventory and observation characteristics of one instrument.",
-)
 
 defs = dg.Definitions(assets=[mast_inventory, jwst_inventory, filesystem_characteristics], jobs=[mast_partitioned_job])

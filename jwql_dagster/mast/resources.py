@@ -1,25 +1,36 @@
-"""MastService: the astroquery MAST client pointed at MAST_API_URL, with timeouts, retries and request counts."""
+"""MastService: the astroquery MAST client pointed at MAST_API_URL, with time limits, retries and request counts."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from jwql_dagster.mast.client import MastClient, MastError, RetryPolicy, scrub
+from jwql_dagster.mast.client import MastClient
+from jwql_dagster.mast.errors import MastError
+from jwql_dagster.mast.parse import scrub
+from jwql_dagster.mast.transport import RetryPolicy
 
 
 class MastService(dg.ConfigurableResource):
-    """MAST portal API client (token from MAST_API_TOKEN, never logged)."""
+    """MAST portal API client (token from MAST_API_TOKEN, never logged).
+
+    Live MAST answers JWST queries in minutes: ``query_timeout_s`` (JWQL_MAST_TIMEOUT_S) bounds a
+    whole query, ``timeout_s`` (JWQL_MAST_ATTEMPT_TIMEOUT_S) one HTTP attempt; a slow answer within
+    them is awaited, not retried.
+    """
 
     url: str = "https://mast.stsci.edu"
     token: Optional[str] = None
-    timeout_s: float = 30.0
+    timeout_s: float = 600.0
+    query_timeout_s: float = 600.0
     max_retries: int = 4
     backoff_s: float = 0.5
     backoff_max_s: float = 8.0
-    total_retry_seconds: float = 60.0
+    total_retry_seconds: float = 120.0
+    poll_seconds: float = 2.0
+    progress_seconds: float = 30.0
     pagesize: int = 50000
     workers: int = 5
 
@@ -32,6 +43,9 @@ class MastService(dg.ConfigurableResource):
             backoff_max_s=self.backoff_max_s,
             total_s=self.total_retry_seconds,
             timeout_s=self.timeout_s,
+            query_timeout_s=self.query_timeout_s,
+            poll_s=self.poll_seconds,
+            progress_s=self.progress_seconds,
         )
 
     @property
@@ -41,8 +55,14 @@ class MastService(dg.ConfigurableResource):
             self._client = MastClient(self.url, self.token, self.policy(), pagesize=self.pagesize, workers=self.workers)
         return self._client
 
+    def client_logging_to(self, log: Callable[[str], None]) -> MastClient:
+        """The client, telling ``log`` (the run's log) about queries that keep MAST waiting."""
+        client = self.client
+        client.log = log
+        return client
+
     def requests_made(self) -> dict[str, int]:
-        """HTTP requests made so far by kind (invoke, columnsconfig, login, other) and retries."""
+        """HTTP requests made so far by kind (invoke, columnsconfig, login, other), retries and EXECUTING polls."""
         return self.client.requests_made() if self._client is not None else {}
 
     def safe(self, text: str) -> str:
@@ -57,9 +77,9 @@ class MastService(dg.ConfigurableResource):
 
 def check_mast(settings: Any) -> tuple[bool, str]:
     """Doctor check: can MAST_API_URL be reached (and is the token accepted)? Never prints the token."""
-    token = getattr(settings, "mast_api_token", None)
+    token = settings.mast_api_token
     url = str(settings.mast_api_url).rstrip("/")
-    client = MastClient(url, token, RetryPolicy(max_retries=1, backoff_s=0.2, total_s=5.0, timeout_s=5.0))
+    client = MastClient(url, token, RetryPolicy(max_retries=1, backoff_s=0.2, total_s=5.0, timeout_s=5.0, query_timeout_s=10.0))
     try:
         state = client.ping()
     except MastError as exc:

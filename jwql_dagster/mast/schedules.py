@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jwql_dagster.mast.assets import mast_partitioned_job
-from jwql_dagster.partitions import INSTRUMENTS
+from jwql_dagster.mast.jobs import mast_partitioned_job
+from jwql_dagster.archive.layout import INSTRUMENTS
 
 
 @dg.schedule(

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 
 from jwql_dagster.mast.assets import filesystem_characteristics, jwst_inventory, mast_inventory
 from jwql_dagster.db.models import File, FilesystemCharacteristics, MastInventory, MastKeyword
-from jwql_dagster.partitions import INSTRUMENTS
+from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.mast.resources import MastService
-from jwql_dagster.demo.mast_server import Failures, catalog_truth
+from jwql_dagster.demo.mast_catalog import catalog_truth
+from jwql_dagster.demo.mast_server import Failures
 
 from .conftest import TOKEN
 
@@ -152,7 +153,7 @@ def test_filesystem_characteristics_of_our_programs(jwql_db, server, catalog):
             assert res.success
     with jwql_db.session(readonly=True) as s:
         got = {r.instrument: r for r in s.execute(sa.select(FilesystemCharacteristics)).scalars()}
-    rows = [r for r in catalog["services"]["Mast.Jwst.Filtered.Nircam"]["rows"] if r["program"] == "01440"]
+    rows = [r for r in catalog["services"]["Mast.Jwst.Filtered.Nircam"]["rows"] if r["program"] == "1440"]
     expected: dict[str, set] = {}
     for r in rows:
         expected.setdefault(f"{r['filter']}/{r['pupil']}", set()).add(r["observtn"])

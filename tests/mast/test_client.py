@@ -6,11 +6,12 @@ import time
 
 import pytest
 
-from jwql_dagster.mast.client import (
-    INSTRUMENTS, MastClient, MastLoginError, MastResponseError, MastUnavailableError, RetryPolicy,
-    UnknownInstrumentError, inventory_query,
-)
-from jwql_dagster.demo.mast_server import Failures, catalog_truth
+from jwql_dagster.demo.mast_catalog import catalog_truth
+from jwql_dagster.demo.mast_server import Failures, Latency
+from jwql_dagster.mast.client import MastClient
+from jwql_dagster.mast.errors import MastLoginError, MastResponseError, MastUnavailableError, UnknownInstrumentError
+from jwql_dagster.mast.queries import INSTRUMENTS, inventory_query
+from jwql_dagster.mast.transport import RetryPolicy
 
 from .conftest import FAST, TOKEN
 
@@ -35,7 +36,8 @@ def test_keywords_come_from_one_row_of_the_keyword_program(client, server, catal
     assert "grating" in names and "pupil" not in names
     request = server.requests[-1]
     assert request["pagesize"] == 1 and request["page"] == 1
-    assert request["params"]["filters"] == [{"paramName": "program", "values": ["01440"]}]
+    assert request["params"]["filters"] == [{"paramName": "program", "values": ["01440", "1440"]}]
+    assert names  # the service holds the program unpadded: the padded form alone would find no row
     caom = dict(client.keywords("nircam", caom=True))
     assert caom["instrument_name"] == "string"
 
@@ -46,10 +48,10 @@ def test_filters_are_honoured(client, catalog):
     assert {r["dataproduct_type"] for r in rows} == {"spectrum"}
     assert {r["obs_collection"] for r in rows} == {"JWST"}
     assert all(r["instrument_name"].startswith("NIRCAM") for r in rows)
-    one_program = client.rows("miri", add_filters={"program": "01440"})
-    assert one_program and {r["program"] for r in one_program} == {"01440"}
+    one_program = client.rows("miri", add_filters={"program": "1440"})
+    assert one_program and {r["program"] for r in one_program} == {"1440"}
     every = catalog["services"]["Mast.Jwst.Filtered.Miri"]["rows"]
-    assert len(one_program) == sum(1 for r in every if r["program"] == "01440") < len(every)
+    assert len(one_program) == sum(1 for r in every if r["program"] == "1440") < len(every)
 
 
 def test_paging_over_several_pages(catalog, server):
@@ -169,8 +171,75 @@ def test_clients_do_not_share_urls_or_caches(catalog):
 
 def test_observation_characteristics_count_each_combination_once_per_observation(client, catalog):
     pairs = dict(client.observation_characteristics("nircam", ["jw01440"]))
-    rows = [r for r in catalog["services"]["Mast.Jwst.Filtered.Nircam"]["rows"] if r["program"] == "01440"]
+    rows = [r for r in catalog["services"]["Mast.Jwst.Filtered.Nircam"]["rows"] if r["program"] == "1440"]
     expected: dict[str, set] = {}
     for r in rows:
         expected.setdefault(f"{r['filter']}/{r['pupil']}", set()).add(r["observtn"])
     assert pairs == {k: len(v) for k, v in expected.items()}
+
+
+# ------------------------------------------------------------------ the live service's ways
+
+def test_recorded_live_answers_through_the_real_astroquery_client(replay):
+    """Counts, EXECUTING polls, paging and keyword lists, as the live service answered them."""
+    from .conftest import recorded
+
+    client = MastClient(replay.url, token=TOKEN, policy=FAST, pagesize=5)
+    replay.failures = Failures(executing=2)
+    assert client.count("nircam", caom=True, dataproduct="image") == 599
+    assert replay.faults == {"executing": 2} and client.requests_made()["polls"] == 2
+    rows = client.rows("miri", caom=True)
+    assert rows == recorded("caom")["data"]
+    assert [r["page"] for r in replay.requests[1:]] == [1, 2, 3, 4]  # 19 rows in pages of 5
+    keywords = client.keywords("nirspec", caom=True)
+    assert keywords == [(f["name"], f["type"]) for f in recorded("caom")["fields"]]
+    assert replay.requests[-1]["removenullcolumns"] is True and "removenullcolumns" not in replay.requests[-1]["params"]
+
+
+def test_keyword_lists_need_the_unpadded_program_the_services_hold(client, server):
+    """Live MAST holds JWST programs unpadded ('1440'): jwql's padded '01440' alone finds no row."""
+    for caom in (False, True):
+        assert client.keywords("nircam", caom=caom), "both forms in one OR filter find the row"
+    padded_only = inventory_query("nircam", caom=True, add_filters={"proposal_id": "01440"},
+                                  add_requests={"pagesize": 1, "page": 1}, return_data=True)
+    assert client.run(padded_only)["data"] == []
+
+
+def test_slow_answer_within_the_limits_is_awaited_not_retried(server, catalog):
+    server.latency = Latency(services={"Mast.Caom.Filtered": 1.0})
+    client = MastClient(server.url, policy=RetryPolicy(timeout_s=5.0, query_timeout_s=5.0, backoff_s=0.01))
+    start = time.monotonic()
+    assert client.count("miri", caom=True, dataproduct="image") == catalog_truth(catalog)[("miri", "caom", "image")]
+    assert 1.0 <= time.monotonic() - start < 3.0
+    made = client.requests_made()
+    assert made["invoke"] == 1 and made["retries"] == 0
+
+
+def test_query_limit_bounds_a_slow_answer_and_says_which_setting(server):
+    server.latency = Latency(default=3.0)
+    client = MastClient(server.url, policy=RetryPolicy(query_timeout_s=1.0, backoff_s=0.01))
+    start = time.monotonic()
+    with pytest.raises(MastUnavailableError, match=r"did not complete .*within 1 s \(JWQL_MAST_TIMEOUT_S\)"):
+        client.count("fgs")
+    assert time.monotonic() - start < 2.5
+
+
+def test_executing_answers_are_polled_with_pauses_until_the_query_limit(server):
+    server.failures = Failures(executing=10_000)
+    client = MastClient(server.url, policy=RetryPolicy(query_timeout_s=1.0, poll_s=0.2))
+    start = time.monotonic()
+    with pytest.raises(MastUnavailableError, match="did not complete .*EXECUTING"):
+        client.count("nircam")
+    assert time.monotonic() - start < 2.0
+    assert 3 <= server.faults["executing"] <= 7  # one ask every 0.2 s, not astroquery's busy loop
+
+
+def test_progress_reaches_the_log_while_a_query_waits(server, catalog):
+    server.latency = Latency(services={"Mast.Jwst.Filtered.Niriss": 1.0})
+    said: list[str] = []
+    client = MastClient(server.url, policy=RetryPolicy(progress_s=0.3, query_timeout_s=10.0), log=said.append)
+    assert client.count("niriss") == catalog_truth(catalog)[("niriss", "jwst", "all")]
+    assert said and all("still waiting for Mast.Jwst.Filtered.Niriss" in s and "limit 10 s" in s for s in said)
+    said.clear()
+    client.count("miri")  # answered at once: nothing to report
+    assert said == []

@@ -212,9 +212,7 @@ def test_sensor_does_not_follow_links_and_ticks_in_bounded_time(rel_env, monkeyp
             changed += [r.tags["jwql/changed_files"] for r in out.run_requests]
     assert requested == ["nircam|jw01068"]
     assert changed == ["1"]  # the real file only: neither the file linked in from outside nor the linked-out visit
-    from jwql_dagster.archive.arrivals import decode_cursor
-
-    state = decode_cursor(cursor)
+    state = nff.stored_state(resources["db"], cursor)
     assert "outside" not in str(state)
     assert {name: v[0] for name, v in state["inflight"].items()} == {real[0]: f"public/{PROGRAM}/{VISIT}"}
 
@@ -241,7 +239,8 @@ def test_mast_and_filesystem_pages_escape_hostile_text(rel_env) -> None:
     from jwql_dagster.filesystem.assets import filesystem_plots, filesystem_snapshot
     from jwql_dagster.mast.assets import jwst_inventory, mast_inventory
     from jwql_dagster.mast.resources import MastService
-    from jwql_dagster.demo.mast_server import build_catalog, start_server
+    from jwql_dagster.demo.mast_catalog import build_catalog
+    from jwql_dagster.demo.mast_server import start_server
 
     settings, resources, instance = rel_env
     visit = settings.filesystem / "public" / PROGRAM / VISIT
