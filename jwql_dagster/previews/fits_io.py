@@ -28,14 +28,16 @@ import contextlib
 import os
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 from astropy.io import fits
+from astropy.nddata.bitmask import bitfield_to_boolean_mask
 
 from jwql_dagster.failures import reasons
+from jwql_dagster.previews.detector import reference_pixel_map
 
 __all__ = [
     "DQ_NON_SCIENCE",
@@ -50,14 +52,7 @@ __all__ = [
 DQ_NON_SCIENCE = 2**9
 #: jwst dqflags: reference pixel.
 DQ_REFERENCE_PIXEL = 2**31
-_DQ_EXCLUDED = np.uint32(DQ_NON_SCIENCE | DQ_REFERENCE_PIXEL)
-
-#: Full-frame detector geometry (ny, nx) and the reference pixels it has.
-_NIR_FULL = (2048, 2048)
-_NIR_BORDER = 4
-_MIRI_FULL = (1024, 1032)
-_MIRI_REF_COLUMNS = 4
-_NIR_INSTRUMENTS = frozenset({"NIRCAM", "NIRISS", "NIRSPEC", "FGS"})
+_DQ_EXCLUDED = (DQ_NON_SCIENCE, DQ_REFERENCE_PIXEL)
 
 #: Suffixes of resampled products: no detector geometry, hence no reference pixels.
 _RESAMPLED_SUFFIXES = frozenset({"i2d", "s2d", "s3d"})
@@ -74,44 +69,6 @@ class FitsReadError(Exception):
         self.filename = str(filename)
         self.reason = reason
         super().__init__(f"{os.path.basename(self.filename)}: {reason}")
-
-
-def reference_pixel_map(
-    instrument: str | None,
-    shape: tuple[int, int],
-    substrt: tuple[int, int] | None,
-) -> np.ndarray | None:
-    """Science map (True = science) of a detector without DQ, cropped to the subarray.
-
-    ``shape`` is the data's (ny, nx); ``substrt`` the 1-indexed (SUBSTRT1, SUBSTRT2) =
-    (x, y) start of the subarray on the detector. Without SUBSTRT a full-frame shape is
-    taken as full frame and anything else is centred (jwql's fallback). Returns None when
-    the instrument has no known geometry or the data do not fit on its detector (e.g.
-    NIRSpec IRS2 raw frames with interleaved reference rows): the caller then treats
-    every pixel as science rather than guessing.
-    """
-    inst = (instrument or "").upper()
-    if inst in _NIR_INSTRUMENTS:
-        (fy, fx), row_border, col_border = _NIR_FULL, _NIR_BORDER, _NIR_BORDER
-    elif inst == "MIRI":
-        (fy, fx), row_border, col_border = _MIRI_FULL, 0, _MIRI_REF_COLUMNS
-    else:
-        return None
-    ny, nx = shape
-    if substrt is None:
-        x0, y0 = (fx - nx) // 2, (fy - ny) // 2
-    else:
-        x0, y0 = substrt[0] - 1, substrt[1] - 1
-    if x0 < 0 or y0 < 0 or x0 + nx > fx or y0 + ny > fy:
-        return None
-    # Detector rows/columns of the subarray that lie in the reference border.
-    rows = np.arange(y0, y0 + ny)
-    cols = np.arange(x0, x0 + nx)
-    out = np.ones((ny, nx), dtype=bool)
-    if row_border:
-        out[(rows < row_border) | (rows >= fy - row_border), :] = False
-    out[:, (cols < col_border) | (cols >= fx - col_border)] = False
-    return out
 
 
 @dataclass
@@ -131,6 +88,7 @@ class ScienceFile:
     dq_name: str | None
     primary_header: fits.Header
     gzipped: bool
+    _mask_cache: tuple[np.ndarray, str] | None = field(default=None, init=False, repr=False)
 
     @property
     def filename(self) -> str:
@@ -216,9 +174,8 @@ class ScienceFile:
         return self._mask()[0]
 
     def _mask(self) -> tuple[np.ndarray, str]:
-        cached = getattr(self, "_mask_cache", None)
-        if cached is not None:
-            return cached
+        if self._mask_cache is not None:
+            return self._mask_cache
         shape = self.frame_shape
         if self.dq is not None:
             result = (self._dq_science(), "dq")
@@ -235,9 +192,10 @@ class ScienceFile:
 
         JWST stores DQ as int32 with BZERO=2**31; astropy's unsigned conversion of a full
         frame costs more than the rest of the map, so that common layout is read raw: the
-        stored value is the flag word with its top bit flipped, hence a pixel is science
-        exactly when ``raw & (NON_SCIENCE | REFERENCE_PIXEL) == 2**31``. The comparison is
-        done on the big-endian bytes with byte-swapped constants (no conversion pass).
+        stored value is the flag word with its top bit flipped. Flipping it back in place on
+        the big-endian bytes (byte-swapped constants, no conversion pass) leaves the flag
+        word byte-swapped, which ``bitfield_to_boolean_mask`` tests with byte-swapped flags
+        as fast as a hand-written mask.
         """
         ny, nx = self.frame_shape
         h = self.dq.header
@@ -253,12 +211,10 @@ class ScienceFile:
             except OSError as exc:
                 raise FitsReadError(self.path, f"cannot read the {self.dq_name} data ({exc})") from exc
             if raw.size == ny * nx:
-                excl = np.array([int(_DQ_EXCLUDED)], dtype=">u4").view(np.uint32)[0]
-                top = np.array([2**31], dtype=">u4").view(np.uint32)[0]
-                raw &= excl
-                return (raw == top).reshape(ny, nx)
+                raw ^= _swapped(2**31)
+                return _science(raw, [_swapped(flag) for flag in _DQ_EXCLUDED]).reshape(ny, nx)
         plane = self._read(self.dq, (0,) * (int(h["NAXIS"]) - 2), self.dq_name or "DQ")
-        return (plane.astype(np.uint32, copy=False) & _DQ_EXCLUDED) == 0
+        return _science(plane.astype(np.uint32, copy=False), list(_DQ_EXCLUDED))
 
     def frame(self, i: int = 0) -> np.ndarray:
         """Integration ``i`` as a new native float32 2D array (4D: last minus first group)."""
@@ -288,14 +244,14 @@ class ScienceFile:
         self.hdul.close()
 
 
-def _data_nbytes(header: fits.Header) -> int:
-    naxis = int(header.get("NAXIS", 0))
-    if naxis == 0:
-        return 0
-    n = 1
-    for k in range(1, naxis + 1):
-        n *= int(header.get(f"NAXIS{k}", 0))
-    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + n)
+def _swapped(flag: int) -> int:
+    """``flag`` as it reads when big-endian uint32 bytes are viewed as native uint32."""
+    return int(np.array([flag], dtype=">u4").view(np.uint32)[0])
+
+
+def _science(flags: np.ndarray, excluded: list[int]) -> np.ndarray:
+    """True where none of the ``excluded`` bits is set."""
+    return bitfield_to_boolean_mask(flags, ignore_flags=excluded, flip_bits=True, good_mask_value=True, dtype=bool)
 
 
 def _check_complete(path: Path, hdul: fits.HDUList, name: str, file_size: int) -> None:
@@ -303,7 +259,7 @@ def _check_complete(path: Path, hdul: fits.HDUList, name: str, file_size: int) -
     info = hdul.fileinfo(hdul.index_of(name))
     if info is None:
         return
-    needed = int(info["datLoc"]) + _data_nbytes(hdul[name].header)
+    needed = int(info["datLoc"]) + hdul[name].size  # the data's bytes as the header declares them, padding aside
     if needed > file_size:
         raise FitsReadError(
             path, f"file is truncated: the {name} data need {needed} bytes but the file has {file_size}"

@@ -7,7 +7,7 @@ outputs needs no server: open it from disk or any static web server. Links are r
 
 from __future__ import annotations
 
-import html
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Collection, Iterable
 from urllib.parse import quote
+
+import jinja2
 
 from jwql_dagster.atomic import atomic_write_text
 
@@ -113,46 +115,60 @@ def collect_gallery(program: str, preview_dir: Path, thumbnail_dir: Path, hidden
     return gallery
 
 
+# Autoescaped: file names come from the archive and may hold any character a file system allows.
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ program }} previews</title>
+<style>body{font-family:sans-serif;margin:1em}figure{display:inline-block;margin:.4em;width:230px;\
+vertical-align:top}img{max-width:220px;max-height:220px}figcaption{font-size:11px;word-break:break-all}\
+ul{font-size:12px}</style>
+</head><body>
+<h1>{{ program }}: {{ n_previews }} previews, {{ n_thumbnails }} thumbnails</h1>
+<p>Generated {{ generated }}.</p>
+{% if not groups %}
+<p>No previews yet.</p>
+{% endif %}
+{% for label, with_thumb, without in groups %}
+<section><h2>{{ label }} ({{ with_thumb|length + without|length }})</h2>
+{% for e in with_thumb %}
+<figure><a href="{{ e.href }}"><img src="{{ e.src }}" alt="{{ e.name }}" loading="lazy"></a>\
+<figcaption>{{ e.name }}</figcaption></figure>
+{% endfor %}
+{% if without %}
+<ul>
+{% for e in without %}
+<li><a href="{{ e.href }}">{{ e.name }}</a></li>
+{% endfor %}
+</ul>
+{% endif %}
+</section>
+{% endfor %}
+</body></html>
+"""
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.from_string(_TEMPLATE)
+
+
 def _href(target: Path, page_dir: Path) -> str:
-    return html.escape(quote(os.path.relpath(target, page_dir).replace(os.sep, "/")), quote=True)
+    return quote(os.path.relpath(target, page_dir).replace(os.sep, "/"))
 
 
 def render_gallery_html(gallery: Gallery, page_dir: Path, generated: datetime | None = None) -> str:
     """The page: one section per observation; thumbnails link to previews, other previews are text links."""
     generated = generated or datetime.now(timezone.utc)
-    prog = html.escape(gallery.program)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{prog} previews</title>",
-        "<style>body{font-family:sans-serif;margin:1em}figure{display:inline-block;margin:.4em;width:230px;"
-        "vertical-align:top}img{max-width:220px;max-height:220px}figcaption{font-size:11px;word-break:break-all}"
-        "ul{font-size:12px}</style>",
-        "</head><body>",
-        f"<h1>{prog}: {gallery.n_previews} previews, {gallery.n_thumbnails} thumbnails</h1>",
-        f"<p>Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M:%S UTC'))}.</p>",
-    ]
-    if not gallery.groups:
-        parts.append("<p>No previews yet.</p>")
+    groups = []
     for label in sorted(gallery.groups):
-        entries = gallery.groups[label]
-        parts.append(f'<section><h2>{html.escape(label)} ({len(entries)})</h2>')
-        with_thumb = [e for e in entries if e.thumbnail is not None]
-        without = [e for e in entries if e.thumbnail is None]
-        for e in with_thumb:
-            name = html.escape(e.name)
-            parts.append(
-                f'<figure><a href="{_href(e.preview, page_dir)}"><img src="{_href(e.thumbnail, page_dir)}" '
-                f'alt="{name}" loading="lazy"></a><figcaption>{name}</figcaption></figure>'
-            )
-        if without:
-            parts.append("<ul>")
-            for e in without:
-                parts.append(f'<li><a href="{_href(e.preview, page_dir)}">{html.escape(e.name)}</a></li>')
-            parts.append("</ul>")
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        entries = [{"name": e.name, "href": _href(e.preview, page_dir),
+                    "src": _href(e.thumbnail, page_dir) if e.thumbnail is not None else None}
+                   for e in gallery.groups[label]]
+        groups.append((label, [e for e in entries if e["src"]], [e for e in entries if not e["src"]]))
+    return _template().render(program=gallery.program, n_previews=gallery.n_previews,
+                              n_thumbnails=gallery.n_thumbnails, groups=groups,
+                              generated=generated.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
 def write_gallery(program: str, preview_dir: Path, thumbnail_dir: Path, page: Path, hidden: Collection[str] = ()) -> Gallery:

@@ -15,7 +15,6 @@ Long-wave detectors are accepted under both spellings, ``nrca5``/``nrcb5`` (jwql
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from jwql_dagster.atomic import atomic_write_text
 from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
 
 SW_MOD_GAP = 1387  # px between modules A and B (short wave): 43 arcsec / 0.031 arcsec/px
@@ -253,13 +251,8 @@ def create_dq_array(
 
 def _start_of(science: Any) -> tuple[int, int]:
     """(SUBSTRT1, SUBSTRT2) of an open science file, (1, 1) when absent (full frame)."""
-    start = getattr(science, "substrt", None)
-    if start is None and hasattr(science, "header_value"):
-        x, y = science.header_value("SUBSTRT1"), science.header_value("SUBSTRT2")
-        start = (x, y) if x is not None and y is not None else None
-    if start is None:
-        return 1, 1
-    return int(start[0]), int(start[1])
+    start = science.substrt
+    return (1, 1) if start is None else (int(start[0]), int(start[1]))
 
 
 @dataclass
@@ -325,118 +318,6 @@ def create_mosaic(filenames: Sequence[str], opener: Callable[[str], Any] | None 
         for det, mask in zip(detectors, masks):
             p = placements[det]
             full_mask[p.y0:p.y0 + p.height, p.x0:p.x0 + p.width] = mask
-        nints = min(int(getattr(src, "nints", 1) or 1) for src in sources)
-        units = str(getattr(sources[0], "units", "") or "")
+        nints = min(int(src.nints) for src in sources)
+        units = str(sources[0].units)
         yield Mosaic(channel, detectors, xdim, ydim, placements, full_mask, nints, units, sources)
-
-
-# ---------------------------------------------------------------- member record (staleness of a mosaic)
-
-MEMBERS_VERSION = 1
-
-
-def members_sidecar_name(stem: str) -> str:
-    """Hidden file beside a mosaic's previews recording the member set it was made from.
-
-    ``stem`` is the mosaic's dummy name without ``.fits``. The leading dot keeps it out of the
-    gallery, the coverage check and web listings; it never starts with ``.tmp-`` (stems start
-    with ``jw``), so the temp-file sweep leaves it alone.
-    """
-    return f".{stem}.members.json"
-
-
-def sidecar_stem(name: str) -> str | None:
-    """The mosaic stem of a sidecar file name, or None when ``name`` is not a mosaic's sidecar."""
-    if not (name.startswith(".") and name.endswith(".members.json")):
-        return None
-    stem = name[1 : -len(".members.json")]
-    return stem if stem and is_mosaic_name(stem) and "/" not in stem else None
-
-
-def member_record(members: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
-    """The member set as stored: ``[name, size, mtime_ns]`` per file, sorted by name (folders left out,
-    so a move from proprietary to public, which keeps name, size and time, is no change)."""
-    return [[str(n), int(s), int(t)] for n, s, t in sorted(members, key=lambda m: str(m[0]))]
-
-
-def write_members(
-    path: str | os.PathLike[str],
-    stem: str,
-    members: Sequence[tuple[str, int, int]],
-    outputs: dict[str, tuple[int, int]] | None = None,
-) -> None:
-    """Record the member set of a mosaic just rendered (atomically: temp file + rename, mode 0644).
-
-    ``outputs``: output name -> (size, mtime_ns) of the integration-0 preview and thumbnail this
-    render wrote. They tie the record to those very files: when another run of the partition
-    replaces the outputs between this run's render and its record, the record no longer matches
-    them and the mosaic is remade instead of passing as up to date.
-    """
-    body: dict[str, Any] = {"version": MEMBERS_VERSION, "mosaic": stem, "members": member_record(members)}
-    if outputs is not None:
-        body["outputs"] = _output_record(outputs)
-    atomic_write_text(path, json.dumps(body, indent=1) + "\n")
-
-
-def _output_record(outputs: dict[str, tuple[int, int]]) -> dict[str, list[int]]:
-    return {str(name): [int(size), int(mtime)] for name, (size, mtime) in sorted(outputs.items())}
-
-
-def _read_body(path: str | os.PathLike[str], stem: str | None) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            body = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(body, dict) or body.get("version") != MEMBERS_VERSION:
-        return None
-    if stem is not None and body.get("mosaic") != stem:
-        return None
-    return body
-
-
-def read_members(path: str | os.PathLike[str], stem: str | None = None) -> list[list[Any]] | None:
-    """The recorded member set, or None when there is none or it cannot be trusted (unreadable,
-    another format version, another mosaic's record, malformed)."""
-    body = _read_body(path, stem)
-    return None if body is None else _members_of(body)
-
-
-def _members_of(body: dict[str, Any]) -> list[list[Any]] | None:
-    members = body.get("members")
-    if not isinstance(members, list):
-        return None
-    if not all(isinstance(m, list) and len(m) == 3 for m in members):
-        return None
-    try:
-        return member_record([(m[0], m[1], m[2]) for m in members])
-    except (TypeError, ValueError):
-        return None
-
-
-def members_unchanged(
-    path: str | os.PathLike[str],
-    stem: str,
-    members: Sequence[tuple[str, int, int]],
-    outputs: dict[str, tuple[int, int]] | None = None,
-) -> bool:
-    """True when the record at ``path`` holds exactly this member set (same names, sizes and mtimes).
-
-    A member added, removed, resized or given another mtime (older as well as newer) makes it
-    False, and so does a missing record (mosaics made before records existed are made once more).
-    With ``outputs`` (name -> (size, mtime_ns) of the integration-0 outputs now on disk), the
-    record must also name exactly those files: outputs replaced after the record was written (by
-    another run of the partition) make it False, and so does a record without outputs.
-    """
-    body = _read_body(path, stem)
-    if body is None:
-        return False
-    recorded = _members_of(body)
-    if recorded is None or recorded != member_record(members):
-        return False
-    if outputs is None:
-        return True
-    try:
-        return body.get("outputs") == _output_record(outputs)
-    except (TypeError, ValueError):
-        return False

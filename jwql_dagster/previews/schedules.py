@@ -9,23 +9,10 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from jwql_dagster.previews.assets import preview_partition_job
-from jwql_dagster.partitions import INSTRUMENTS, program_instrument_key
-from jwql_dagster.archive.resources import ArchiveFilesystem, ArchiveUnavailableError
-
-
-def partitions_with_files(archive: ArchiveFilesystem, known_programs: set[str]) -> list[tuple[str, str]]:
-    """(program, instrument) pairs of the archive that have at least one file, for programs the instance knows."""
-    pairs: set[tuple[str, str]] = set()
-    for program in archive.programs():
-        if program not in known_programs:
-            continue  # partitions are added by the file-arrival sensor or register-programs
-        for item in archive.program_files(program):
-            parsed = item.get("parsed") if isinstance(item, dict) else getattr(item, "parsed", None)
-            instrument = parsed.get("instrument") if isinstance(parsed, dict) else None
-            if instrument in INSTRUMENTS:
-                pairs.add((program, instrument))
-    return sorted(pairs)
+from jwql_dagster.archive.listing import ArchiveUnavailableError
+from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.partitions import program_instrument_key
+from jwql_dagster.previews.jobs import preview_partition_job
 
 
 @dg.schedule(
@@ -45,7 +32,7 @@ def previews_daily_rescan(context: dg.ScheduleEvaluationContext, archive: Archiv
         when = None
     day = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
     try:
-        pairs = partitions_with_files(archive, known)
+        pairs = archive.cells(known)  # partitions are added by the sensor or register-programs
     except ArchiveUnavailableError as exc:  # an unmounted archive is not an empty one: request nothing today
         return dg.SkipReason(str(exc))
     if not pairs:

@@ -7,8 +7,9 @@ condition would wait for all five instrument partitions, most of which never exi
 
 import dagster as dg
 
-from jwql_dagster.previews.assets import program_products_job, thumbnails_key
-from jwql_dagster.partitions import is_program_key, split_program_instrument
+from jwql_dagster.previews.jobs import THUMBNAILS, program_products_job
+from jwql_dagster.archive.layout import is_program_key
+from jwql_dagster.partitions import split_program_instrument
 
 PARTITION_TAG = "dagster/partition"
 PROGRAM_TAG = "dagster/partition/program"
@@ -30,10 +31,10 @@ def is_preview_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> bool:
     if run.job_name == "preview_partition_job":
         return True
     if run.asset_selection:
-        return thumbnails_key in run.asset_selection
+        return THUMBNAILS in run.asset_selection
     # a job without an explicit selection (e.g. an ad-hoc or in-process run): look at what it made
     records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    return any(r.event_log_entry.dagster_event.asset_key == thumbnails_key for r in records
+    return any(r.event_log_entry.dagster_event.asset_key == THUMBNAILS for r in records
                if r.event_log_entry.dagster_event is not None)
 
 

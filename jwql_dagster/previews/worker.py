@@ -12,7 +12,10 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jwql_dagster.previews.render import RenderResult
 
 
 @dataclass
@@ -43,14 +46,7 @@ class RenderOutcome:
         return self.error_type is None
 
 
-def _paths_of(result: Any, attr: str) -> list[str]:
-    values = getattr(result, attr, None)
-    if values is None and isinstance(result, dict):
-        values = result.get(attr)
-    return [str(v) for v in (values or [])]
-
-
-def _render_mosaic(task: RenderTask) -> Any:
+def _render_mosaic(task: RenderTask) -> RenderResult:
     from jwql_dagster.previews.mosaic import create_mosaic
     from jwql_dagster.previews.render import render_array
 
@@ -83,14 +79,19 @@ def run_task(task: RenderTask) -> RenderOutcome:
                 Path(task.preview_dir),
                 Path(task.thumbnail_dir) if task.thumbnail_dir else None,
             )
-        outcome.previews = _paths_of(result, "previews")
-        outcome.thumbnails = _paths_of(result, "thumbnails")
+        outcome.previews = [str(p) for p in result.previews]
+        outcome.thumbnails = [str(p) for p in result.thumbnails]
     except MemoryError:
         outcome.error_type = "MemoryError"
         outcome.reason = "out of memory while rendering"
     except Exception as exc:  # noqa: BLE001 - every per-file problem becomes a record
         outcome.error_type = type(exc).__name__
-        reason = getattr(exc, "reason", None) or str(exc) or traceback.format_exception_only(type(exc), exc)[-1].strip()
+        from jwql_dagster.archive.filenames import UnrecognizedFilenameError
+        from jwql_dagster.previews.fits_io import FitsReadError  # loaded already by the renderer
+
+        # errors that carry a sentence for the user, without the file name their str() repeats
+        reason = (exc.reason if isinstance(exc, (FitsReadError, UnrecognizedFilenameError)) else str(exc)) or \
+            traceback.format_exception_only(type(exc), exc)[-1].strip()
         outcome.reason = str(reason)[:1000]
     outcome.seconds = time.perf_counter() - start
     return outcome

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.previews.fitsmaker import write_fits
+from tests.plugins.fits import write_fits
 
 P = "jw01068"
 V = "jw01068001001"
@@ -152,7 +152,7 @@ def test_broken_files_recorded_and_others_still_done(env) -> None:
     _, meta = materialize_previews(resources, instance, program="jw02000")
     m = meta["preview_images"]
     assert m["files_made"].value == 3 and m["files_failed"].value == 1
-    assert bad.name in m["failures"].value
+    assert bad.name in [r.data["file"] for r in m["failures"].records]
     assert len(listing(settings.preview_root / "jw02000", ".jpg")) == 3
     db = resources["db"]
     from jwql_dagster.db.models import FileFailure
@@ -322,27 +322,28 @@ def test_daily_rescan_requests_every_partition_with_files(env) -> None:
 
 
 def test_guider_and_ignored_files_get_no_preview(env) -> None:
-    from jwql_dagster.previews.assets import partition_sources
+    from jwql_dagster.previews.plan import partition_sources
 
     settings, resources, instance = env
     visit = settings.filesystem / "public" / P / V
     write_fits(visit / f"{V}_gs-fg_2022123456789_cal.fits", "guider1", "cal")
     write_fits(visit / f"{P}001001_02102_00001_guider1_rate.fits", "guider1", "rate")
-    names = [s.name for s in partition_sources(resources["archive"], P, "fgs")]
+    names = [s.name for s in partition_sources(resources["archive"].program_files(P), "fgs")]
     assert names == [f"{P}001001_02102_00001_guider1_rate.fits"]  # FGS science files do get previews
-    assert not any(s.name.endswith("_x1d.fits") for s in partition_sources(resources["archive"], P, "nircam"))
+    assert not any(s.name.endswith("_x1d.fits") for s in partition_sources(resources["archive"].program_files(P), "nircam"))
 
 
 def test_failure_rows_upserted_and_cleared(jwql_db) -> None:
     from jwql_dagster.previews.worker import RenderOutcome
-    from jwql_dagster.previews.assets import record_failures, recorded_failures
+    from jwql_dagster.db.failures import record_failures, recorded_failures
+    from jwql_dagster.previews.pool import failure_rows
 
     bad = RenderOutcome("file", "jw01068001001_02102_00001_nrca1_rate.fits", error_type="FitsReadError", reason="truncated")
     mosaic = RenderOutcome("mosaic", "jw01068001001_02102_00001_NRC_SWA_MOSAIC_rate.fits", error_type="MosaicError",
                            reason="mixed")
     for run in ("run1", "run2"):  # twice: the same rows, updated
-        record_failures(jwql_db, P, "nircam", run, [(bad, []), (mosaic, [])], [])
-    assert recorded_failures(jwql_db, P, "nircam") == {bad.name: "truncated"}
+        record_failures(jwql_db, P, "nircam", run, failure_rows([(bad, []), (mosaic, [])]), [])
+    assert recorded_failures(jwql_db, "preview_images", P, "nircam") == {bad.name: "truncated"}
     from jwql_dagster.db.models import FileFailure
 
     t = FileFailure.__table__
@@ -379,3 +380,49 @@ def test_definitions_of_the_previews_group() -> None:
         assert defs.resolve_job_def("program_products_job").partitions_def is not None
         assert defs.resolve_sensor_def("program_products") is not None
         assert defs.resolve_schedule_def("previews_daily_rescan").default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def _proposal_resources(jwql_env, sqlite_db, area: str, program: str) -> dict:
+    """Resources for one rendered rate file of ``program`` in archive ``area``, inline policy 'public'."""
+    from jwql_dagster.previews.render import render_file
+    from jwql_dagster.resources import build_resources
+    from jwql_dagster.options import JwqlOptions
+
+    fits_path = write_fits(jwql_env.filesystem / area / program / f"{program}001001"
+                           / f"{program}001001_02102_00001_nrca1_rate.fits", "nrca1", "rate")
+    render_file(fits_path, jwql_env.preview_root / program, jwql_env.thumbnail_root / program)
+    resources = build_resources(jwql_env)
+    resources["db"] = sqlite_db
+    resources["options"] = JwqlOptions(preview_workers=1, inline_previews="public")
+    return resources
+
+
+def _proposal_metadata(resources: dict, program: str):
+    from jwql_dagster.previews.assets import proposal_thumbnail
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("program", [program])
+        result = dg.materialize([proposal_thumbnail], partition_key=program, resources=resources, instance=instance)
+        assert result.success
+        return result.asset_materializations_for_node("proposal_thumbnail")[0].metadata
+
+
+def test_proposal_thumbnail_not_inlined_when_the_archive_is_not_visible(jwql_env, sqlite_db) -> None:
+    """JWQL_INLINE_PREVIEWS=public must fail closed: an unmounted archive does not make a program public."""
+    from jwql_dagster.archive.resources import ArchiveFilesystem
+
+    program = "jw03000"
+    resources = _proposal_resources(jwql_env, sqlite_db, "proprietary", program)
+    assert "thumbnail" not in _proposal_metadata(resources, program)  # mounted: proprietary, not shown
+    fields = {k: getattr(resources["archive"], k) for k in ArchiveFilesystem.model_fields}
+    unmounted = dict(resources, archive=ArchiveFilesystem(
+        **{**fields, "filesystem": str(jwql_env.filesystem.parent / "not-mounted")}))
+    m = _proposal_metadata(unmounted, program)
+    assert m["made"].value is True
+    assert "thumbnail" not in m  # archive not visible: the program's area is unknown, so no inline image
+
+
+def test_proposal_thumbnail_of_a_public_program_is_inlined(jwql_env, sqlite_db) -> None:
+    program = "jw03001"
+    resources = _proposal_resources(jwql_env, sqlite_db, "public", program)
+    assert "thumbnail" in _proposal_metadata(resources, program)

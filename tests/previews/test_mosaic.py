@@ -210,7 +210,7 @@ def test_mixed_channels_refused() -> None:
 def test_real_files_limits_come_from_detector_pixels_only(tmp_path) -> None:
     from jwql_dagster.previews.fits_io import open_science
     from jwql_dagster.previews.render import find_limits
-    from tests.previews.fitsmaker import write_fits
+    from tests.plugins.fits import write_fits
 
     dets = ["nrca1", "nrca2", "nrca3", "nrca4"]
     files = [str(write_fits(tmp_path / f"{EXP}_{d}_rate.fits", d, "rate", seed=i)) for i, d in enumerate(dets)]
@@ -230,7 +230,7 @@ def test_real_files_limits_come_from_detector_pixels_only(tmp_path) -> None:
 
 def test_mosaic_task_writes_preview_and_thumbnail(tmp_path) -> None:
     from jwql_dagster.previews.worker import RenderTask, run_task
-    from tests.previews.fitsmaker import write_fits
+    from tests.plugins.fits import write_fits
 
     files = [str(write_fits(tmp_path / "in" / f"{EXP}_{d}_uncal.fits", d, "uncal", nints=2)) for d in ["nrcalong", "nrcblong"]]
     dummy = os.path.basename(m.create_dummy_filename(files))

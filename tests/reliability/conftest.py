@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tests.rendering import fitsfiles
+from tests.plugins import fits as fitsfiles
 
 PROGRAM = "jw01068"
 VISIT = "jw01068001001"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.previews.fitsmaker import write_fits
+from tests.plugins.fits import write_fits
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -127,3 +127,33 @@ def test_killed_dagster_run_leaves_no_partial_jpeg(tmp_path: Path) -> None:
     assert len(products) == 6
     for path in products:
         assert _complete_jpeg(path), f"truncated product {path.name}"
+
+
+def test_a_dying_worker_fails_only_its_own_file() -> None:
+    from jwql_dagster.previews.worker import RenderTask
+    from jwql_dagster.previews.pool import execute_tasks
+    from tests.plugins.render_fns import crash_or_succeed
+
+    names = ["a", "b", "crash", "c", "d"]
+    tasks = [RenderTask("file", n, [f"/x/{n}.fits"], "/tmp/p", None) for n in names]
+    outcomes = {o.name: o for o in execute_tasks(tasks, 2, fn=crash_or_succeed)}
+    assert set(outcomes) == set(names)
+    assert [n for n, o in outcomes.items() if not o.ok] == ["crash"]
+    assert outcomes["crash"].error_type == "WorkerDied"
+
+
+def test_closing_the_pool_early_does_not_render_every_queued_file(tmp_path: Path) -> None:
+    """A terminated run (interrupt inside the generator) must not wait for all queued files to render."""
+    from jwql_dagster.previews.worker import RenderTask
+    from jwql_dagster.previews.pool import execute_tasks
+    from tests.plugins.render_fns import slow_marker
+
+    tasks = [RenderTask("file", f"f{i:02d}", [f"/x/f{i:02d}.fits"], str(tmp_path), None) for i in range(16)]
+    gen = execute_tasks(tasks, 2, fn=slow_marker)
+    next(gen)
+    start = time.perf_counter()
+    gen.close()
+    elapsed = time.perf_counter() - start
+    ran = len(list(tmp_path.glob("*.ran")))
+    assert ran < 10, f"{ran} of 16 tasks ran after the generator was closed"
+    assert elapsed < 3.0

@@ -13,7 +13,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from tests.previews.fitsmaker import write_fits
+from tests.plugins.fits import write_fits
 from tests.previews.test_assets import E1, E2, E3, NIRCAM_PREVIEWS, NIRCAM_THUMBS, P, V, listing, make_program
 
 E4 = f"{P}001001_02102_00004"
@@ -220,29 +220,6 @@ def test_mosaic_is_remade_when_its_member_set_changes_whatever_the_mtimes(stale_
     assert not list(prev.glob(".tmp-*"))
 
 
-def test_member_record_is_exact_and_atomic(tmp_path: Path) -> None:
-    from jwql_dagster.previews.mosaic import members_sidecar_name, members_unchanged, read_members, sidecar_stem, write_members
-
-    stem = SWA
-    path = tmp_path / members_sidecar_name(stem)
-    members = [(f"{E4}_nrca2_rate.fits", 100, 2_000), (f"{E4}_nrca1_rate.fits", 90, 1_000)]
-    assert not members_unchanged(path, stem, members)  # no record yet (a mosaic made before records): remake
-    write_members(path, stem, members)
-    assert oct(path.stat().st_mode & 0o777) == "0o644" and [p.name for p in tmp_path.iterdir()] == [path.name]
-    assert sidecar_stem(path.name) == stem and sidecar_stem(".tmp-x.members.json") is None
-    assert read_members(path, stem)[0][0] == f"{E4}_nrca1_rate.fits"  # sorted by name
-    assert members_unchanged(path, stem, list(reversed(members)))
-    assert not members_unchanged(path, stem, [(members[0][0], 100, 1_999), members[1]])  # older mtime
-    assert not members_unchanged(path, stem, [(members[0][0], 101, 2_000), members[1]])  # other size
-    assert not members_unchanged(path, stem, members[:1])  # one removed
-    assert not members_unchanged(path, stem, members + [(f"{E4}_nrca3_rate.fits", 1, 1)])  # one added
-    assert not members_unchanged(path, f"{E4}_NRC_SWB_MOSAIC_rate", members)  # another mosaic's record
-    path.write_text('{"version": 1, "mosaic": "%s", "members": [["a", 1]]}' % stem)
-    assert read_members(path, stem) is None
-    path.write_text("{not json")
-    assert not members_unchanged(path, stem, members)
-
-
 def test_gallery_hides_products_of_hidden_stems_by_exact_stem(tmp_path: Path) -> None:
     from jwql_dagster.previews.gallery import products_of, write_gallery
 
@@ -279,8 +256,8 @@ def _fake_products(prev: Path, thumbs: Path, stem: str) -> None:
 
 def test_orphaned_mosaic_keeps_its_record_until_every_product_is_removed(stale_env, monkeypatch) -> None:
     """A product that cannot be removed (permissions) must not lose the record that proves the mosaic was ours."""
-    from jwql_dagster.previews import assets as previews
-    from jwql_dagster.previews.mosaic import members_sidecar_name, write_members
+    from jwql_dagster.previews import stale
+    from jwql_dagster.previews.members import members_sidecar_name, write_members
 
     settings, resources, _ = stale_env
     archive = resources["archive"]
@@ -299,13 +276,13 @@ def test_orphaned_mosaic_keeps_its_record_until_every_product_is_removed(stale_e
         return real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", unlink)
-    removal = previews.remove_stale_products(archive, P, {gone}, set())
+    removal = stale.remove_stale_products(archive, P, {gone}, set())
     assert [e.split(":")[0] for e in removal.errors] == [f"{LW5}_integ0.thumb"]
     assert not (prev / f"{LW5}_integ0.jpg").exists() and (thumbs / f"{LW5}_integ0.thumb").exists()
     assert record.is_file()  # kept: the next run can still trace the leftover thumbnail to this mosaic
 
     monkeypatch.setattr(os, "unlink", real_unlink)  # permissions fixed: the next run finishes the job
-    removal = previews.remove_stale_products(archive, P, {gone}, set())
+    removal = stale.remove_stale_products(archive, P, {gone}, set())
     assert removal.thumbnails == [f"{LW5}_integ0.thumb"] and removal.mosaics == [f"{LW5}.fits"]
     assert not record.exists() and not (thumbs / f"{LW5}_integ0.thumb").exists()
 
@@ -393,7 +370,7 @@ def test_failure_row_of_a_mosaic_no_longer_made_is_cleared(stale_env) -> None:
 
 
 def test_runs_of_other_instruments_do_not_read_nircam_member_records(stale_env, monkeypatch) -> None:
-    from jwql_dagster.previews import assets as previews
+    from jwql_dagster.previews import stale
 
     settings, resources, instance = stale_env
     previews_of_both_instruments(settings, resources, instance)
@@ -404,8 +381,26 @@ def test_runs_of_other_instruments_do_not_read_nircam_member_records(stale_env, 
     extra.unlink()
     run_inventory(resources, instance, "niriss")  # one deleted NIRISS file: every later niriss run has a `gone`
     reads = []
-    real = previews.read_members
-    monkeypatch.setattr(previews, "read_members", lambda *a, **k: reads.append(a) or real(*a, **k))
+    real = stale.read_members
+    monkeypatch.setattr(stale, "read_members", lambda *a, **k: reads.append(a) or real(*a, **k))
     _, meta = run_previews(resources, instance, "niriss")
     assert meta["preview_images"]["deleted_files_cleaned"].value == 1
     assert reads == []  # NIRCam's mosaic records cannot name a NIRISS file
+
+
+def test_stale_temp_files_are_swept_young_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from jwql_dagster.previews.stale import sweep_stale_temp
+
+    old = tmp_path / ".tmp-old-abc.jpg"
+    young = tmp_path / ".tmp-young-def.jpg"
+    product = tmp_path / "x_integ0.jpg"
+    for p in (old, young, product):
+        p.write_bytes(b"x")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    os.utime(product, (past, past))
+    assert sweep_stale_temp(tmp_path) == 1
+    assert not old.exists() and young.exists() and product.exists()

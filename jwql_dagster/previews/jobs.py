@@ -1,0 +1,27 @@
+"""Jobs of the previews group, by asset key, so sensors and schedules import no asset module."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jwql_dagster.partitions import program_instrument_partitions, program_partitions
+
+ARCHIVE_FILES = dg.AssetKey("archive_files")
+PREVIEW_IMAGES = dg.AssetKey("preview_images")
+THUMBNAILS = dg.AssetKey("thumbnails")
+PROPOSAL_THUMBNAIL = dg.AssetKey("proposal_thumbnail")
+PREVIEW_GALLERY = dg.AssetKey("preview_gallery")
+
+preview_partition_job = dg.define_asset_job(
+    "preview_partition_job",
+    selection=dg.AssetSelection.assets(ARCHIVE_FILES, PREVIEW_IMAGES, THUMBNAILS),
+    partitions_def=program_instrument_partitions,
+    description="Inventory and previews of one program x instrument partition.",
+)
+
+program_products_job = dg.define_asset_job(
+    "program_products_job",
+    selection=dg.AssetSelection.assets(PROPOSAL_THUMBNAIL, PREVIEW_GALLERY),
+    partitions_def=program_partitions,
+    description="Proposal thumbnail and preview gallery of one program.",
+)

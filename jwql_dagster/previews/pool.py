@@ -1,0 +1,96 @@
+"""The render pool: a run's render tasks spread over worker processes, and what their outcomes say.
+
+Pure code (no Dagster). A run renders on every core it is given through its own process
+pool, so the parallelism of rendering never depends on how Dagster runs steps or runs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from jwql_dagster.previews.plan import MOSAIC_PRODUCT, PRODUCT
+from jwql_dagster.previews.worker import RenderOutcome, RenderTask, run_task
+
+if TYPE_CHECKING:
+    from jwql_dagster.previews.plan import SourceFile
+
+
+def default_workers() -> int:
+    """Processes a render pool uses when not told: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """forkserver where available (no fork of a threaded Dagster process), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def execute_tasks(
+    tasks: Sequence[RenderTask], workers: int, fn: Callable[[RenderTask], RenderOutcome] = run_task
+) -> Iterator[RenderOutcome]:
+    """Yield outcomes as tasks finish: in this process for one worker, else in a process pool.
+
+    A worker that dies (killed, out of memory, a crash in a C library) breaks the whole pool,
+    and every unfinished task with it. Those tasks are then run again one per fresh process,
+    so only the culprit ends up as a failure record and the other files are still rendered.
+    """
+    # Daemonic processes (e.g. some Celery worker pools) may not start children: render in-process there.
+    if workers <= 1 or len(tasks) <= 1 or multiprocessing.current_process().daemon:
+        for task in tasks:
+            yield fn(task)
+        return
+    ctx = _pool_context()
+    orphans: list[RenderTask] = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futures: dict[Future[RenderOutcome], RenderTask] = {pool.submit(fn, t): t for t in tasks}
+        not_done = set(futures)
+        try:
+            while not_done:
+                done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        orphans.append(futures[fut])
+        except BaseException:
+            # Terminated run (interrupt) or a consumer that stopped early: drop the queued files
+            # instead of rendering all of them before the pool's exit returns.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    for task in orphans:  # isolate: one process per task, so a crash takes only its own file
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as single:
+            try:
+                yield single.submit(fn, task).result()
+            except BrokenProcessPool as exc:
+                yield RenderOutcome(task.kind, task.name, error_type="WorkerDied",
+                                    reason=f"the rendering process died ({exc or 'killed or out of memory'})")
+
+
+def progress_line(i: int, n: int, outcome: RenderOutcome) -> str:
+    """``[3/12] rendered <file> -> 1 preview, 1 thumbnail (0.12 s)``; mosaics show their NRC_*_MOSAIC name."""
+    if outcome.ok:
+        np_, nt = len(outcome.previews), len(outcome.thumbnails)
+        return (f"[{i}/{n}] rendered {outcome.name} -> {np_} preview{'s' if np_ != 1 else ''}, "
+                f"{nt} thumbnail{'s' if nt != 1 else ''} ({outcome.seconds:.2f} s)")
+    return f"[{i}/{n}] failed {outcome.name}: {outcome.error_type}: {outcome.reason} ({outcome.seconds:.2f} s)"
+
+
+def product_of(outcome: RenderOutcome) -> str:
+    """The file_failures.product of a task's outcome."""
+    return MOSAIC_PRODUCT if outcome.kind == "mosaic" else PRODUCT
+
+
+def failure_rows(failed: Sequence[tuple[RenderOutcome, Sequence[SourceFile]]]) -> list[dict[str, Any]]:
+    """file_failures rows of failed tasks (a file's row keeps its path; a mosaic's has none)."""
+    return [{
+        "filename": outcome.name,
+        "product": product_of(outcome),
+        "path": members[0].path if (members and outcome.kind != "mosaic") else None,
+        "reason": outcome.reason or "unknown error",
+        "error_type": outcome.error_type or "Error",
+    } for outcome, members in failed]
