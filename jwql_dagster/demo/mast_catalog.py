@@ -77,6 +77,8 @@ CAOM_FIELDS: list[tuple[str, str]] = [
 ]
 # columnsconfig as the live portal describes a column: vot.* attributes, display text, order
 _VOT_TYPES = {"string": "char", "int": "int", "float": "double", "boolean": "boolean"}
+# Where the live columnsconfig describes a column apart from its answer type (ids answered as strings)
+_VOT_OVERRIDES = {"obsid": {"vot.datatype": "long"}, "objID": {"vot.datatype": "long"}, "dataURL": {"vot.datatype": "string"}}
 
 def _plan_from_archive(programs: int, seed: int) -> list[dict[str, Any]]:
     """The synthetic archive's programs (core/synthetic.py ``program_plan``) as catalogue program specs.
@@ -303,6 +305,7 @@ def columns_config(service: Mapping[str, Any] | None) -> dict[str, Any]:
         entry: dict[str, Any] = {"text": name.replace("_", " ").title(), "order": order,
                                  "vot.datatype": _VOT_TYPES.get(kind, "char"), "vot.ID": name, "vot.name": name,
                                  "vot.description": name}
+        entry.update(_VOT_OVERRIDES.get(name, {}))
         if entry["vot.datatype"] == "char":
             entry["vot.arraysize"] = "*"
         config[name] = entry

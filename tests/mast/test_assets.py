@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import time
 from datetime import datetime, timezone
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from jwql_dagster.mast.assets import filesystem_characteristics, jwst_inventory, mast_inventory
@@ -16,7 +18,7 @@ from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.mast.resources import MastService
 from jwql_dagster.demo.mast_catalog import catalog_truth
-from jwql_dagster.demo.mast_server import Failures
+from jwql_dagster.demo.mast_server import Failures, Latency
 
 from .conftest import TOKEN
 
@@ -166,25 +168,6 @@ def test_filesystem_characteristics_of_our_programs(jwql_db, server, catalog):
     assert server.requests[0]["params"]["columns"] == "filter,pupil,observtn"
 
 
-def test_mast_daily_schedule_requests_every_instrument_and_is_off_by_default():
-    from jwql_dagster.mast.schedules import mast_daily
-
-    assert mast_daily.default_status == dg.DefaultScheduleStatus.STOPPED
-    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 1, 2, 4, 30, tzinfo=timezone.utc))
-    requests = list(mast_daily(ctx))
-    assert sorted(r.partition_key for r in requests) == sorted(INSTRUMENTS)
-    assert len({r.run_key for r in requests}) == 5
-    from jwql_dagster.mast import assets as assets_mast
-    from jwql_dagster.mast import schedules as schedules_mast
-
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
-
-    defs = dg.Definitions.merge(assets_mast.defs, schedules_mast.defs, dg.Definitions(resources=build_resources(load_settings())))
-    job = defs.resolve_job_def(mast_daily.job_name)
-    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"mast_inventory", "filesystem_characteristics"}
-
-
 def test_characteristics_of_the_demo_archive_match_its_plan(sqlite_db, server):
     """The default catalogue knows the demo archive's observations, so MAST's answer equals the archive's plan."""
     from jwql_dagster.demo.synthetic import program_plan
@@ -209,3 +192,65 @@ def test_characteristics_of_the_demo_archive_match_its_plan(sqlite_db, server):
                for r in s.execute(sa.select(FilesystemCharacteristics)).scalars()}
     for inst in ("nirspec", "miri"):
         assert got[inst] == {k: len(v) for k, v in expected[inst].items()}
+
+
+# ------------------------------------------------------------------ slow answers of the live service
+
+def _inventory_with_slow_caom(server, catalog, jwql_env, sqlite_db, monkeypatch, scale: float) -> list[str]:
+    """Every partition of mast_inventory against a server that takes 45 s (x ``scale``) for every CAOM
+    answer about NIRCam, with MAST's limits from the configuration (JWQL_MAST_TIMEOUT_S = 600 s x scale).
+
+    Checks the counts and keyword lists; returns the run log messages of the NIRCam run.
+    """
+    from jwql_dagster.config import load_settings
+    from jwql_dagster.resources import build_resources
+
+    server.latency = Latency(services={"Mast.Caom.Filtered nircam": 45 * scale})
+    monkeypatch.setenv("MAST_API_URL", server.url)
+    if scale != 1:
+        monkeypatch.setenv("JWQL_MAST_TIMEOUT_S", str(600 * scale))
+    mast = build_resources(load_settings())["mast"]
+    assert mast.query_timeout_s == mast.timeout_s == 600 * scale  # the attempt limit follows the query limit
+    resources = {"mast": mast, "db": sqlite_db}
+    nircam_log: list[str] = []
+    with dg.instance_for_test() as instance:
+        for inst in INSTRUMENTS:
+            res = dg.materialize([mast_inventory], partition_key=inst, resources=resources, instance=instance)
+            assert res.success
+            made = res.asset_materializations_for_node("mast_inventory")[0].metadata["requests"].value
+            assert made["invoke"] == 6 and made["retries"] == 0  # slow is not an error: nothing retried
+            if inst == "nircam":
+                nircam_log = [e.user_message for e in instance.all_logs(res.run_id)]
+    truth = catalog_truth(catalog)
+    with sqlite_db.session(readonly=True) as s:
+        stored = {(r.instrument, r.service, r.dataproduct): r.count for r in s.execute(sa.select(MastInventory)).scalars()}
+        keywords = s.execute(sa.select(MastKeyword.instrument, MastKeyword.service)).all()
+    assert stored == truth and truth[("nircam", "caom", "image")] > 0
+    assert {(i, svc) for i, svc in keywords} == {(i, svc) for i in INSTRUMENTS for svc in ("jwst", "caom")}
+    return nircam_log
+
+
+def test_caom_answers_slower_than_the_old_limits_still_complete_every_partition(
+        sqlite_db, jwql_env, server, catalog, monkeypatch):
+    """The issue's 45-s CAOM counts against the old 30-s attempt / 60-s query limits, all 30 times faster."""
+    scale = 1 / 30
+    server.latency = Latency(services={"Mast.Caom.Filtered nircam": 45 * scale})
+    old = MastService(url=server.url, timeout_s=30 * scale, query_timeout_s=60 * scale, max_retries=4,
+                      backoff_s=0.02, backoff_max_s=0.05, total_retry_seconds=60 * scale)
+    res = dg.materialize([mast_inventory], partition_key="nircam", resources={"mast": old, "db": sqlite_db},
+                         raise_on_error=False)
+    assert not res.success  # what the old limits did
+    start = time.monotonic()
+    _inventory_with_slow_caom(server, catalog, jwql_env, sqlite_db, monkeypatch, scale)
+    assert time.monotonic() - start < 60
+
+
+@pytest.mark.slow
+def test_caom_answers_of_45_seconds_complete_with_the_default_limits(sqlite_db, jwql_env, server, catalog, monkeypatch):
+    """The issue's case at its real size: every CAOM answer about NIRCam takes 45 s; default limits."""
+    monkeypatch.delenv("JWQL_MAST_TIMEOUT_S", raising=False)
+    monkeypatch.delenv("JWQL_MAST_ATTEMPT_TIMEOUT_S", raising=False)
+    start = time.monotonic()
+    log = _inventory_with_slow_caom(server, catalog, jwql_env, sqlite_db, monkeypatch, 1.0)
+    assert time.monotonic() - start < 45 * 3  # the CAOM answers of an instrument wait side by side
+    assert any("still waiting for Mast.Caom.Filtered" in (m or "") and "limit 600 s" in (m or "") for m in log)

@@ -1,22 +1,17 @@
-"""The local server's wire protocol as MAST clients see it, the fake-mast command and the doctor check."""
+"""The local MAST server (demo/mast_server, mast_catalog, mast_query): its wire protocol, and its answers
+compared with recorded answers of the live service."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
+import time
 
 import requests
 
-from jwql_dagster.demo.mast_catalog import catalog_truth
-from jwql_dagster.demo.mast_server import start_server
-from jwql_dagster.mast.client import MastClient
+from jwql_dagster.demo.mast_catalog import COUNTED_CALIB_LEVELS, build_catalog, catalog_truth, columns_config
+from jwql_dagster.demo.mast_server import Latency, start_server
 
-from .conftest import FAST, TOKEN
-
-CLI = os.path.join(os.path.dirname(sys.executable), "jwql-dagster")
+from .conftest import TOKEN, recorded
 
 
 def _invoke(url: str, request: dict) -> dict:
@@ -64,46 +59,87 @@ def test_default_catalogue_lists_the_demo_archive_files():
     assert build_catalog() == catalog  # deterministic
 
 
-def test_fake_mast_command_serves_until_interrupted(tmp_path):
-    cat = tmp_path / "catalog.json"
-    proc = subprocess.Popen(
-        [CLI, "fake-mast", "--port", "0", "--token", TOKEN, "--write-catalog", str(cat)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
-        client = MastClient(url, token=TOKEN, policy=FAST)
-        catalog = json.loads(cat.read_text())
-        assert client.count("nirspec") == catalog_truth(catalog)[("nirspec", "jwst", "all")]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0
-    assert TOKEN not in out + err
-    # the written catalogue can be served again
-    with start_server(catalog=cat) as srv:
-        assert MastClient(srv.url, policy=FAST).count("nirspec") == catalog_truth(catalog)[("nirspec", "jwst", "all")]
 
 
-def test_fake_mast_rejects_a_bad_catalogue(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text("[1, 2")
-    res = subprocess.run([CLI, "fake-mast", "--catalog", str(bad)],
-                         capture_output=True, text=True, timeout=60)
-    assert res.returncode == 2 and "cannot be read as JSON" in res.stderr
+# ------------------------------------------------------------------ answers as the live service gives them
+
+def test_caom_has_the_live_column_set_and_jwst_program_ids_unpadded(catalog):
+    live = recorded("advSearch")["fields"]
+    caom = catalog["services"]["Mast.Caom.Filtered"]
+    assert caom["fields"] == live  # names, types and order of the live answer
+    jwst = [r for r in caom["rows"] if r["obs_collection"] == "JWST"]
+    assert jwst and all(r["proposal_id"] == r["proposal_id"].lstrip("0") for r in jwst)
+    assert {r["proposal_id"] for r in jwst} >= {"1440"}
+    for inst in ("nircam", "miri"):
+        programs = {r["program"] for r in catalog["services"][f"Mast.Jwst.Filtered.{inst.title()}"]["rows"]}
+        assert "1440" in programs and not any(p.startswith("0") for p in programs)
 
 
-def test_doctor_check_reports_reachability_and_refused_token(jwql_env, server, monkeypatch):
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.mast.resources import check_mast
+def test_caom_rows_per_combination_and_calibration_level(catalog):
+    rows = [r for r in catalog["services"]["Mast.Caom.Filtered"]["rows"] if r["obs_collection"] == "JWST"]
+    assert {r["calib_level"] for r in rows} == {-1, 1, 2, 3}
+    nircam = {r["filters"] for r in rows if r["instrument_name"].startswith("NIRCAM/")}
+    assert any(";" in f for f in nircam) and not any("," in f for f in nircam)  # F150W;CLEAR, one per row
+    planned = [r for r in rows if r["calib_level"] == -1]
+    assert planned and all(r["t_obs_release"] is None and r["dataURL"] is None for r in planned)
+    assert COUNTED_CALIB_LEVELS == (1, 2, 3)
 
-    monkeypatch.setenv("MAST_API_URL", server.url)
-    monkeypatch.setenv("MAST_API_TOKEN", TOKEN)
-    ok, msg = check_mast(load_settings())
-    assert ok and "reachable (token accepted)" in msg
-    monkeypatch.setenv("MAST_API_TOKEN", "a-wrong-token-42")
-    ok, msg = check_mast(load_settings())
-    assert not ok and "refused the API token" in msg and "a-wrong-token-42" not in msg
-    server.stop()
-    ok, msg = check_mast(load_settings())
-    assert not ok and f"MAST at {server.url}" in msg and "refused the connection" in msg
+
+def test_count_answer_has_the_live_shape(server):
+    live = recorded("countsResp")
+    ours = _invoke(server.url, {"service": "Mast.Jwst.Filtered.Fgs", "params": {"columns": "COUNT_BIG(*)", "filters": []}})
+    assert ours["fields"] == live["fields"]
+    assert set(ours) == set(live) and set(ours["paging"]) == set(live["paging"])
+    assert ours["paging"]["rowsTotal"] == live["paging"]["rowsTotal"] == 1
+
+
+def test_columns_config_is_shaped_like_the_live_one(server):
+    live = recorded("columnsconfig")
+    ours = requests.post(f"{server.url}/portal/Mashup/Mashup.asmx/columnsconfig",
+                         data={"colConfigId": "Mast.Caom.Filtered"}, timeout=5).json()
+    assert ours["_selected_"] == live["_selected_"]
+    shared = set(ours) & set(live)
+    live_keys = {k for entry in live.values() for k in entry}
+    assert {"obs_collection", "instrument_name", "proposal_id", "calib_level", "t_obs_release", "s_ra"} <= shared
+    for name in shared - {"_selected_"}:
+        assert ours[name]["vot.datatype"] == live[name]["vot.datatype"], name
+        assert ours[name]["vot.ID"] == live[name].get("vot.ID", name) == name
+        assert ("vot.arraysize" in ours[name]) == ("vot.arraysize" in live[name]), name
+        assert set(ours[name]) <= live_keys, name  # only attributes the live portal uses
+        assert ours[name]["vot.name"] == live[name].get("vot.name", name)
+    assert columns_config(None) == {"_selected_": live["_selected_"]}
+
+
+def test_removenullcolumns_is_read_as_a_request_property(server):
+    query = {"service": "Mast.Caom.Filtered", "pagesize": 1, "page": 1,
+             "params": {"columns": "*", "filters": [{"paramName": "calib_level", "values": [-1]}]}}
+    every = _invoke(server.url, query)
+    assert {"t_obs_release", "dataURL"} <= {f["name"] for f in every["fields"]}  # null in a planned row
+    inside = _invoke(server.url, dict(query, params=dict(query["params"], removenullcolumns=True)))
+    assert inside["fields"] == every["fields"]  # inside params it means nothing, as for live MAST
+    top = _invoke(server.url, dict(query, removenullcolumns=True))
+    assert not {"t_obs_release", "dataURL"} & {f["name"] for f in top["fields"]}
+
+
+def test_latency_per_service_and_instrument(catalog):
+    latency = Latency(services={"Mast.Caom.Filtered nircam": 0.6})
+    with start_server(catalog=catalog, latency_s=latency) as srv:
+        caom = {"service": "Mast.Caom.Filtered", "params": {"columns": "COUNT_BIG(*)", "filters": [
+            {"paramName": "instrument_name", "values": ["NIRCAM"], "freeText": "NIRCAM/%"}]}}
+        for request, slow in ((caom, True), (dict(caom, params={"columns": "COUNT_BIG(*)", "filters": [
+                {"paramName": "instrument_name", "values": ["MIRI"], "freeText": "MIRI/%"}]}), False),
+                ({"service": "Mast.Jwst.Filtered.Nircam", "params": {"columns": "COUNT_BIG(*)"}}, False)):
+            start = time.monotonic()
+            _invoke(srv.url, request)
+            assert (time.monotonic() - start >= 0.6) is slow, request
+
+
+def test_catalogue_counts_only_data_not_planned_observations():
+    catalog = build_catalog()
+    truth = catalog_truth(catalog)
+    rows = catalog["services"]["Mast.Caom.Filtered"]["rows"]
+    planned = sum(1 for r in rows if r["calib_level"] == -1 and r["instrument_name"].startswith("NIRCAM/")
+                  and r["dataproduct_type"] == "image")
+    every = sum(1 for r in rows if r["obs_collection"] == "JWST" and r["instrument_name"].startswith("NIRCAM/")
+                and r["dataproduct_type"] == "image")
+    assert planned > 0 and truth[("nircam", "caom", "image")] == every - planned
