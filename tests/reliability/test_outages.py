@@ -31,8 +31,10 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _mast(url: str) -> MastService:
-    # tight retry budget so a test of an outage stays short; the defaults are 30 s / 4 retries / 60 s
-    return MastService(url=url, timeout_s=1.0, max_retries=2, backoff_s=0.05, backoff_max_s=0.2, total_retry_seconds=4.0)
+    # tight limits so a test of an outage stays short; the defaults are 600 s per attempt and per query
+    # (JWQL_MAST_TIMEOUT_S), 4 retries within 120 s, an EXECUTING answer asked about again every 2 s
+    return MastService(url=url, timeout_s=1.0, query_timeout_s=6.0, max_retries=2, backoff_s=0.05, backoff_max_s=0.2,
+                       total_retry_seconds=4.0, poll_seconds=0.2)
 
 
 def deny_scandir_under(monkeypatch, root: Path):
@@ -55,8 +57,10 @@ def deny_scandir_under(monkeypatch, root: Path):
         ({"slow": 1000, "slow_seconds": 3.0}, ("timed out",)),
         ({"drop": 1000}, ("dropped",)),
         ({"malformed": 1000}, ("malformed",)),
+        ({"truncated": 1000}, ("cut off its answer",)),
+        ({"executing": 100000}, ("did not complete", "JWQL_MAST_TIMEOUT_S")),
     ],
-    ids=["http500", "hang", "drop", "malformed"],
+    ids=["http500", "hang", "drop", "malformed", "truncated", "executing-forever"],
 )
 def test_mast_outage_fails_one_instrument_clearly_in_bounded_time_and_the_others_are_recorded(rel_env, fault, words):
     from jwql_dagster.mast.assets import jwst_inventory, mast_inventory
