@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -64,30 +65,35 @@ def fake_mast() -> Iterator[str]:
         server.stop()
 
 
+# Groups that summarise Dagster's run history (monitor_status): run last, in runs of their own, so
+# every other group's runs have finished and are in the history they read.
+HISTORY_GROUPS = ("monitoring",)
+
+
 def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
-    """Dependency-ordered batches; each batch holds assets of one partitions definition whose parents ran earlier."""
-    parents = {k: {p for p in asset_graph.get(k).parent_keys if p in selected} for k in selected}
+    """Dependency-ordered batches; each batch holds assets of one partitions definition whose parents ran earlier.
+
+    The order is the asset graph's own topological order (Dagster's toposort, alphabetical within
+    a level), so one pass over it finds every asset a batch can take. Assets of HISTORY_GROUPS
+    come after all others, never in a batch with them.
+    """
+    order = [k for k in asset_graph.toposorted_asset_keys if k in selected]
+    last = {k for k in order if asset_graph.get(k).group_name in HISTORY_GROUPS}
+    parents = {k: set(asset_graph.get(k).parent_keys) & selected for k in order}
     done: set[Any] = set()
-    order = sorted(selected, key=lambda k: k.to_user_string())
     batches: list[Batch] = []
-    while len(done) < len(selected):
+    while len(done) < len(order):
         ready = [k for k in order if k not in done and parents[k] <= done]
-        if not ready:  # a cycle cannot happen in a valid asset graph; stop rather than loop
-            raise RuntimeError("asset graph has a cycle among: " + ", ".join(k.to_user_string() for k in order if k not in done))
         # Partitioned work first: unpartitioned summaries (status tables, inventories of everything)
         # then see the partitions' runs and rows.
-        ready.sort(key=lambda k: asset_graph.get(k).partitions_def is None)
-        pdef = asset_graph.get(ready[0]).partitions_def
+        ready.sort(key=lambda k: (k in last, asset_graph.get(k).partitions_def is None))
+        pdef, is_last = asset_graph.get(ready[0]).partitions_def, ready[0] in last
         batch: list[Any] = []
-        grew = True
-        while grew:
-            grew = False
-            for k in order:
-                if k in done or k in batch or asset_graph.get(k).partitions_def != pdef:
-                    continue
-                if parents[k] <= done | set(batch):
-                    batch.append(k)
-                    grew = True
+        for k in order:  # topological: a key's parents come before it
+            if k in done or asset_graph.get(k).partitions_def != pdef or (k in last) != is_last:
+                continue
+            if parents[k] <= done.union(batch):
+                batch.append(k)
         batches.append(Batch(assets=batch, partitions_def=pdef))
         done.update(batch)
     return batches
@@ -97,19 +103,16 @@ def partition_keys(pdef: Any, instance: Any, archive: Any) -> list[Any]:
     """The keys of ``pdef`` that have data (see the command description); None for unpartitioned."""
     import dagster as dg
 
-    from jwql_dagster.partitions import INSTRUMENTS, program_instrument_key, program_partitions
+    from jwql_dagster.archive.layout import INSTRUMENTS
+    from jwql_dagster.partitions import program_instrument_key, program_partitions
 
     if pdef is None:
         return [None]
     programs = sorted(instance.get_dynamic_partitions(program_partitions.name))
     if isinstance(pdef, dg.MultiPartitionsDefinition) and {d.name for d in pdef.partitions_defs} == {"program", "instrument"}:
-        keys = []
-        for program in programs:
-            instruments = sorted({f.instrument for f in archive.program_files(program) if f.instrument})
-            keys.extend(program_instrument_key(program, i) for i in instruments)
-        return keys
+        return [program_instrument_key(program, i) for program, i in archive.cells(programs)]
     if isinstance(pdef, dg.DynamicPartitionsDefinition) and pdef.name == program_partitions.name:
-        return [p for p in programs if any(f.recognized for f in archive.program_files(p))]
+        return sorted({program for program, _ in archive.cells(programs)})
     if isinstance(pdef, dg.StaticPartitionsDefinition) and tuple(sorted(pdef.get_partition_keys())) == INSTRUMENTS:
         return list(INSTRUMENTS)
     return list(pdef.get_partition_keys(dynamic_partitions_store=instance))
@@ -179,6 +182,8 @@ def _materialize(args: argparse.Namespace) -> int:
         ok = failed = 0
         failures: list[str] = []
         n = 0
+        # One launch: the monitor status counts this call's runs of a group as one run of it, not its cadence.
+        launch = uuid.uuid4().hex
         for batch in batches:
             for key in batch.partition_keys:
                 n += 1
@@ -189,7 +194,7 @@ def _materialize(args: argparse.Namespace) -> int:
                     continue
                 t0 = time.monotonic()
                 try:
-                    tags = {"jwql/launched_by": "materialize-all"}
+                    tags = {"jwql/launched_by": "materialize-all", "jwql/launch": launch}
                     if key is not None:
                         tags["dagster/partition"] = str(key)
                     with dg.execute_job(

@@ -10,6 +10,7 @@ import datetime as _dt
 import random
 from typing import Any
 
+from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.demo.geometry import DETECTORS, SMALL_SUBARRAYS, full_frame
 from jwql_dagster.demo.headers import READPATT
 
@@ -18,6 +19,7 @@ SIZES = ("small", "full")
 # The plan's rotation order (which three instruments each program gets): fixed, so archives stay
 # byte-identical for a seed; the same set as the one instrument list.
 PLAN_ROTATION = ("nircam", "niriss", "nirspec", "miri", "fgs")
+assert sorted(PLAN_ROTATION) == list(INSTRUMENTS)
 
 _NIRCAM_FILTERS = (  # (SW filter, SW pupil, LW filter, LW pupil)
     ("F150W", "CLEAR", "F444W", "CLEAR"), ("F200W", "CLEAR", "F356W", "CLEAR"),

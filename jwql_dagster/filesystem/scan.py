@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AREAS: tuple[str, ...] = ("public", "proprietary")
+from jwql_dagster.archive.layout import AREAS
 from jwql_dagster.filesystem.disk import MAX_LISTED, DiskUsage, Problem, disk_usage
 
 UNRECOGNIZED = "unrecognized"

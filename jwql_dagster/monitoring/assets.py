@@ -21,7 +21,7 @@ from jwql_dagster.monitoring.alerts import known_secrets
 from jwql_dagster.monitoring.checks import STATUS_CHECK, freshness_checks, status_check_result
 from jwql_dagster.monitoring.jobs import monitor_status_job
 from jwql_dagster.monitoring.legacy_logs import scan_log_tree
-from jwql_dagster.monitoring.resources import GroupIndex, dagster_run_records, repository_of
+from jwql_dagster.monitoring.resources import GroupIndex, current_run_record, dagster_run_records, repository_of, with_launches
 from jwql_dagster.monitoring.status import FAILURE, compute_status
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase
 
@@ -57,7 +57,10 @@ def monitor_status(context: dg.AssetExecutionContext, db: JwqlDatabase, archive:
     written = monitor_db.record_runs(db, dagster_records + legacy_records)
 
     with db.session() as session:
-        states = compute_status(monitor_db.load_monitor_records(session, since), now=now)
+        records = with_launches(context.instance, monitor_db.load_monitor_records(session, since))
+        if not any(r.run_id == context.run_id for r in records):
+            records.append(current_run_record(context.instance, context.run, GROUP))
+        states = compute_status(records, now=now)
         monitor_db.record_status(db, session, states, snapshot_id, date)
 
     n_fail = sum(s.status == FAILURE for s in states)

@@ -10,6 +10,7 @@ apply to those runs (cadence, missing runs, redaction) are pure, in status.py.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 5000  # newest finished runs read from the instance per materialization
 
+# Tags that name what launched a run: runs sharing one are one launch of their group.
+LAUNCH_TAGS = ("dagster/backfill", "dagster/tick", "jwql/launch")
+RUN_ID_CHUNK = 500  # run ids per run-storage query
 _RUN_STATUS = {dg.DagsterRunStatus.SUCCESS: SUCCESS, dg.DagsterRunStatus.FAILURE: FAILURE}
 _PLANNED = {dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION}
 _FAILURES = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
@@ -185,3 +189,46 @@ def dagster_run_records(
             continue
         out.extend(records_for_run(instance, index, rec.dagster_run, rec.start_time, rec.end_time, secrets))
     return out
+
+
+def launch_of(run: dg.DagsterRun) -> str | None:
+    """What launched the run (backfill, schedule or sensor tick, one ``materialize-all`` call), or None if alone."""
+    for tag in LAUNCH_TAGS:
+        if run.tags.get(tag):
+            return f"{tag}={run.tags[tag]}"
+    return None
+
+
+def with_launches(instance: dg.DagsterInstance, records: Sequence[RunRecord]) -> list[RunRecord]:
+    """``records`` with the launch of each Dagster run filled in from the run's tags (the table does not store it).
+
+    Runs no longer in the instance stay launches of their own.
+    """
+    run_ids = sorted({r.run_id for r in records if r.source == "dagster" and r.run_id})
+    launches: dict[str, str] = {}
+    for start in range(0, len(run_ids), RUN_ID_CHUNK):
+        for run in instance.get_runs(filters=dg.RunsFilter(run_ids=run_ids[start : start + RUN_ID_CHUNK])):
+            launch = launch_of(run)
+            if launch is not None:
+                launches[run.run_id] = launch
+    return [dataclasses.replace(r, launch=launches[r.run_id]) if r.run_id in launches else r for r in records]
+
+
+def current_run_record(instance: dg.DagsterInstance, run: dg.DagsterRun, group: str) -> RunRecord:
+    """The running run as a successful run of ``group``, for the snapshot it is writing (never stored).
+
+    The run that computes the status is still in progress, so run history does not hold it yet;
+    without it the monitoring group (and any group whose only run this is) would be missing from
+    its own table. Had it failed, the run_failures sensor and the next snapshot record the failure.
+    """
+    record = instance.get_run_record_by_id(run.run_id)
+    start = record.start_time if record is not None and record.start_time is not None else None
+    return RunRecord(
+        monitor_name=group,
+        source="dagster",
+        run_ref=run.run_id,
+        run_id=run.run_id,
+        status=SUCCESS,
+        start_time=utc_from_timestamp(start) or datetime.now().astimezone(),
+        launch=launch_of(run),
+    )

@@ -5,9 +5,12 @@ asset group (one record per run touching it) or a legacy jwql cron log folder (o
 record per log file). The rules are jwql's ``monitor_cron_jobs`` rules, applied to run
 records instead of file ctimes, so both sources are judged the same way:
 
-- cadence = mean and population standard deviation of the gaps between consecutive run
-  start times; with fewer than 3 runs there is no useful cadence and jwql's one-year
-  placeholder is used (so a new monitor is never flagged missing);
+- cadence = mean and population standard deviation of the gaps between consecutive
+  launches (the start of a launch's first run); runs launched together (one schedule tick,
+  one backfill, one ``materialize-all``: the five per-instrument MAST runs) are one launch,
+  so their seconds apart never become the cadence. A legacy log, or a Dagster run launched
+  alone, is a launch of its own. With fewer than 3 launches there is no useful cadence and
+  jwql's one-year placeholder is used (so a new monitor is never flagged missing);
 - a monitor is possibly missing when ``now - latest start > mean + 3 * std``;
 - its status is the status of its latest run.
 """
@@ -43,6 +46,7 @@ class RunRecord:
     log_file: str | None = None
     run_id: str | None = None
     error_summary: str | None = None
+    launch: str | None = None  # what launched it (tick, backfill, materialize-all call), when known; not stored
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -127,6 +131,19 @@ def cadence(times: Iterable[datetime]) -> tuple[float, float]:
     return mean, std
 
 
+def launch_times(records: Iterable[RunRecord]) -> list[datetime]:
+    """The start of each launch: runs sharing a launch count once, at their earliest time."""
+    first: dict[str, datetime] = {}
+    for r in records:
+        if r.when is None:
+            continue
+        key = r.launch or r.run_ref
+        when = _utc(r.when)
+        if key not in first or when < first[key]:
+            first[key] = when
+    return list(first.values())
+
+
 def possibly_missing(latest: datetime, mean_s: float, std_s: float, now: datetime) -> tuple[bool, float]:
     """(late?, seconds past the allowed gap) with jwql's rule now - latest > mean + 3 std."""
     overdue = (_utc(now) - _utc(latest)).total_seconds() - (mean_s + 3.0 * std_s)
@@ -150,7 +167,7 @@ def monitor_state(records: Iterable[RunRecord], now: datetime) -> MonitorState:
     else:
         # Ties on time are broken by reference so the choice is stable (jwql sorted log names).
         latest = max(dated, key=lambda r: (_utc(r.when), r.run_ref))  # type: ignore[arg-type]
-        mean, std = cadence(r.when for r in dated)  # type: ignore[misc]
+        mean, std = cadence(launch_times(dated))
         latest_time = _utc(latest.when)  # type: ignore[arg-type]
         late, overdue = possibly_missing(latest_time, mean, std, now)
     ref = latest.log_file if latest.source == "legacy" and latest.log_file else latest.run_ref

@@ -86,3 +86,22 @@ def test_since_skips_old_logs_but_keeps_the_latest(tmp_path: Path):
     assert per_module["generate_preview_images"] == 3  # quiet for 2 days: its 3 newest logs are still read
     assert per_module["monitor_filesystem"] == 3  # 2 within 36 h, topped up to the 3 newest
     assert per_module["monitor_template_cache"] == 2
+
+
+def test_unreadable_module_folder_does_not_hide_the_others(tmp_path: Path, monkeypatch):
+    logs = tmp_path / "logs"
+    truth = make_legacy_logs(logs)
+    blocked = str(logs / "ops" / "monitor_mast")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if str(path) == blocked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    records = scan_log_tree(logs)
+    names = {r.monitor_name for r in records}
+    assert names >= set(truth) - {"monitor_mast"}
+    mast = [r for r in records if r.monitor_name == "monitor_mast"]
+    assert len(mast) == 1 and mast[0].status == FAILURE and "unreadable" in (mast[0].error_summary or "")

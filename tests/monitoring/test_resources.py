@@ -5,12 +5,13 @@ no asset selection and a check selection), then monitor_status reads that histor
 """
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from jwql_dagster.monitoring.assets import monitor_status
 from jwql_dagster.monitoring.checks import STATUS_CHECK
 from jwql_dagster.monitoring.freshness import FRESHNESS_CHECK
-from jwql_dagster.monitoring.resources import GroupIndex
+from jwql_dagster.monitoring.resources import GroupIndex, launch_of
 from jwql_dagster.db.models import Monitor, MonitorStatus
 
 from .dagster_fixtures import alpha_ok, build_defs, execute, launch_like_ui
@@ -96,3 +97,13 @@ def test_is_check_only_run(jwql_env, sqlite_db, monkeypatch):
         whole_job = execute("freshness_job", inst)  # a job of checks only is its own monitor, not check-only
         verdicts = [is_check_only_run(inst, inst.get_run_by_id(r.run_id)) for r in (normal, checks, never_started, whole_job)]
     assert verdicts == [False, True, False, False]
+
+
+@pytest.mark.parametrize("tags, launch", [
+    ({"dagster/backfill": "bf1", "dagster/tick": "t1"}, "dagster/backfill=bf1"),
+    ({"dagster/tick": "t1", "jwql/launch": "l1"}, "dagster/tick=t1"),
+    ({"jwql/launch": "l1"}, "jwql/launch=l1"),
+    ({"dagster/partition": "miri"}, None),
+])
+def test_launch_of_a_run_comes_from_its_tags(tags, launch):
+    assert launch_of(dg.DagsterRun(job_name="j", tags=tags)) == launch

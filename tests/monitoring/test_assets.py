@@ -80,3 +80,27 @@ def test_status_from_dagster_history_and_legacy_logs(jwql_env, jwql_db, tmp_path
         assert [r.monitor_name for r in rows2 if r.run_id == result.run_id] == ["monitoring"]
         with jwql_db.session(readonly=True) as s:
             assert s.scalar(sa.select(sa.func.count(sa.distinct(MonitorStatus.snapshot_id)))) == 2
+
+
+def test_runs_of_one_launch_are_one_run_and_the_status_lists_its_own_group(jwql_env, jwql_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("JWQL_LOG_ROOT", str(tmp_path / "no_logs"))
+    monkeypatch.setenv("JWQL_DATABASE_URL", jwql_db.url)
+    with dg.instance_for_test() as inst:
+        for launch in ("a", "b", "c"):  # three launches of two per-instrument runs each, as one schedule tick makes
+            for partition in ("miri", "nircam"):
+                assert execute("gamma_job", inst, tags={"dagster/partition": partition, "jwql/launch": launch}).success
+        result = execute("monitor_status_job", inst, asset_selection=[monitor_status.key])
+        assert result.success
+        with jwql_db.session(readonly=True) as s:
+            snap = {(m.source, m.monitor_name): m for m in s.scalars(sa.select(MonitorStatus))}
+        runs = sorted(inst.get_run_records(filters=dg.RunsFilter(job_name="gamma_job")), key=lambda r: r.start_time)
+        assert len(runs) == 6
+        firsts = [min(r.start_time for r in runs if r.dagster_run.tags["jwql/launch"] == launch) for launch in ("a", "b", "c")]
+        gaps = [b - a for a, b in zip(firsts, firsts[1:])]
+        gamma = snap[("dagster", "gamma")]
+        assert abs(gamma.cadence_mean_s - statistics.mean(gaps)) < 1e-3 and abs(gamma.cadence_std_s - statistics.pstdev(gaps)) < 1e-3
+        # The group of the run computing the status is in its own first snapshot, latest run this one.
+        monitoring = snap[("dagster", "monitoring")]
+        assert monitoring.status == "SUCCESS" and monitoring.latest_file == result.run_id
+        # ... but never stored as a finished run: only the run history records it, once it has ended.
+        assert result.run_id not in {r.run_id for r in _monitor_rows(jwql_db)}

@@ -12,6 +12,7 @@ from jwql_dagster.monitoring.status import (
     RunRecord,
     cadence,
     compute_status,
+    launch_times,
     problems,
     redact,
     summarize_error,
@@ -74,3 +75,25 @@ def test_error_summaries_hold_no_secret():
     assert "\n" not in out and "postgresql://jwql:***@db" in out
     assert len(summarize_error("x" * 5000)) == 500
     assert redact("plain message") == "plain message"
+
+
+def test_runs_of_one_launch_count_once_in_the_cadence():
+    # Three daily launches of five per-instrument runs one second apart: the cadence is daily,
+    # not one second, and the group is not missing minutes after a good launch.
+    day = 86400.0
+    runs = [RunRecord("mast", "dagster", f"run-{d}-{i}", SUCCESS, start_time=T0 + timedelta(seconds=d * day + i),
+                      launch=f"dagster/tick=tick-{d}") for d in range(3) for i in range(5)]
+    assert sorted(launch_times(runs)) == [T0 + timedelta(days=d) for d in range(3)]
+    (state,) = compute_status(runs, now=T0 + timedelta(days=2, minutes=10))
+    assert (state.cadence_mean_s, state.cadence_std_s) == (day, 0.0)
+    assert not state.possibly_missing and state.n_runs == 15
+    assert state.latest_file == "run-2-4"  # the latest run is still the latest record
+    alone = [RunRecord("mast", "dagster", f"run-{i}", SUCCESS, start_time=T0 + timedelta(seconds=i)) for i in range(5)]
+    assert compute_status(alone, now=T0 + timedelta(seconds=60))[0].possibly_missing  # without launches: 1 s cadence
+
+
+def test_a_launch_is_placed_at_its_first_run():
+    runs = [RunRecord("m", "dagster", "late", SUCCESS, start_time=T0 + timedelta(seconds=30), launch="x"),
+            RunRecord("m", "dagster", "early", SUCCESS, start_time=T0 + timedelta(seconds=10), launch="x"),
+            RunRecord("m", "legacy", "log", SUCCESS, start_time=None, end_time=T0 + timedelta(seconds=99))]
+    assert sorted(launch_times(runs)) == [T0 + timedelta(seconds=10), T0 + timedelta(seconds=99)]
