@@ -1,14 +1,20 @@
-"""The sensor's state between ticks and its encoding as the Dagster cursor (no Dagster here).
+"""The scanner's state between ticks, its text, and the small marker Dagster keeps as the cursor (no Dagster here).
 
 The state is ``{"v", "tree", "pending", "inflight", "resume"[, "initial_skip"]}``: ``tree`` holds
 one value per area, program and visit folder (its mtime, or one of the markers below),
 ``pending`` the files waiting to settle or beyond the per-tick cap, ``inflight`` the files
-requested whose rows are not written yet, ``resume`` where a capped tick stopped.
+requested whose runs have not succeeded yet, ``resume`` where a capped tick stopped.
+
+The scanner reads and writes the state as text (``encode_cursor``/``decode_cursor``: the
+"scanner cursor"). The sensor keeps that text in the jwql database (db/sensor_state.py) and
+gives Dagster only a marker naming it (``encode_marker``): Dagster stores the cursor with every
+tick, and the state grows with the archive (about 20 KB per 2,100 folders), the marker does not.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import zlib
 
@@ -72,3 +78,32 @@ def encode_cursor(state: dict) -> str:
 
 # raw tree JSON -> its packed form, for the cursor read in this process's latest tick
 _PACKED_CACHE: dict[bytes, str] = {}
+
+
+# --------------------------------------------------------------------------- the Dagster cursor
+
+MARKER_VERSION = 2
+
+
+def state_token(text: str) -> str:
+    """The name of a state text: the first 32 hex digits of its sha256 (equal texts, equal names)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def encode_marker(token: str) -> str:
+    """The Dagster cursor naming the state saved under ``token`` (a few dozen bytes, whatever the archive's size)."""
+    return json.dumps({"v": MARKER_VERSION, "state": token}, separators=(",", ":"))
+
+
+def decode_marker(text: str) -> str | None:
+    """The token a Dagster cursor names; None for a cursor that is itself a whole scanner state
+    (written before the state moved to the database: the sensor reads it once and moves it)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise CursorError("sensor cursor cannot be read; reset the sensor's cursor") from None
+    if isinstance(data, dict) and data.get("v") == MARKER_VERSION and isinstance(data.get("state"), str):
+        return data["state"]
+    if isinstance(data, dict) and data.get("v") == CURSOR_VERSION:
+        return None
+    raise CursorError(f"sensor cursor is not a version-{MARKER_VERSION} marker; reset the sensor's cursor")

@@ -1,16 +1,20 @@
 """Sensor ``new_fits_files``: new, replaced, moved or deleted FITS files become preview runs.
 
-The scan itself lives in arrivals.py (walk.py, links.py, cursor.py); this module feeds it the database's ``files``
-rows, the instance's ``archive_files`` materializations (first tick only) and the
-settings, and turns its changes into run requests of ``preview_partition_job`` with the
-Contract's run key ``<partition>|<sha1 of the changed lines, 16 hex>``. The job is named,
-not imported, so this module does not load the preview assets.
+The scan itself lives in arrivals.py (walk.py, links.py, cursor.py); this module feeds it the
+database's ``files`` rows, the instance's ``archive_files`` materializations (first tick only)
+and the settings, and turns its changes into run requests of ``preview_partition_job`` with the
+Contract's run key ``<partition>|<sha1 of the changed lines, 16 hex>``. The job is named, not
+imported, so this module does not load the preview assets.
+
+The scanner's state (one entry per archive folder) lives in the jwql database
+(``sensor_state``); the Dagster cursor, stored with every tick, only names the snapshot.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 from typing import Callable, Sequence
 
 import dagster as dg
@@ -18,22 +22,31 @@ import sqlalchemy as sa
 
 from jwql_dagster.archive.arrivals import scan_archive
 from jwql_dagster.archive.changes import KnownFile, KnownLookup
-from jwql_dagster.archive.cursor import CursorError
+from jwql_dagster.archive.cursor import CursorError, decode_cursor, decode_marker, encode_marker, state_token
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.archive.walk import ArchiveRootMissing
 from jwql_dagster.config import load_settings
 from jwql_dagster.db import files as files_sql
 from jwql_dagster.db.engine import DatabaseUnavailableError
 from jwql_dagster.db.resources import JwqlDatabase
+from jwql_dagster.db.sensor_state import load_state, save_state
 from jwql_dagster.options import JwqlOptions
 from jwql_dagster.partitions import program_instrument_key, split_program_instrument
 
 JOB_NAME = "preview_partition_job"
+SENSOR_NAME = "new_fits_files"
 ARCHIVE_FILES = dg.AssetKey("archive_files")
 MAX_PROBLEMS_LOGGED = 20
 
 # The clock of the sensor; tests replace it to make files settle without waiting.
 clock: Callable[[], float] = time.time
+# token -> state text of this process's latest tick, so a tick reads no snapshot it just wrote
+# (tokens are content hashes: an entry can never be stale).
+_recent: dict[str, str] = {}
+
+
+class StateMissing(LookupError):
+    """The snapshot a cursor names is not in the database (pruned, or the database was replaced)."""
 
 
 def _relative_dir(path: str, root: str) -> str:
@@ -77,12 +90,46 @@ def _log_problems(context: dg.SensorEvaluationContext, problems: list[str]) -> N
         context.log.warning(f"... and {len(problems) - MAX_PROBLEMS_LOGGED} more skipped paths")
 
 
+def _state_text(db: JwqlDatabase, cursor: str | None) -> tuple[str | None, str | None]:
+    """(token, scanner state text) behind a Dagster cursor of this sensor; (None, None) for no cursor.
+
+    A cursor written before the state moved to the database is a whole state: it is read once
+    (token None) and saved as a snapshot by the tick. Raises CursorError for an unreadable cursor
+    and StateMissing when the snapshot it names is gone.
+    """
+    if not cursor:
+        return None, None
+    token = decode_marker(cursor)
+    if token is None:
+        return None, cursor
+    text = _recent.get(token)
+    if text is None:
+        text = load_state(db, SENSOR_NAME, token)
+    if text is None:
+        raise StateMissing(f"the sensor state {token} named by the cursor is not in {db.masked_url}")
+    return token, text
+
+
+def stored_state(db: JwqlDatabase, cursor: str | None) -> dict | None:
+    """The scanner state (folder tree, pending and in-flight files) behind a Dagster cursor of the sensor."""
+    return decode_cursor(_state_text(db, cursor)[1])
+
+
+def _save(db: JwqlDatabase, token: str | None, text: str) -> str:
+    """Save the tick's state unless it is the one it started from; return the Dagster cursor naming it."""
+    new = state_token(text)
+    if new != token:
+        save_state(db, SENSOR_NAME, new, text, datetime.now(timezone.utc))
+    _recent.clear()
+    _recent[new] = text
+    return encode_marker(new)
+
+
 def evaluate(
     context: dg.SensorEvaluationContext, archive: ArchiveFilesystem, db: JwqlDatabase, options: JwqlOptions
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick: scan, then new program partitions and one run request per changed program x instrument."""
     root = archive.filesystem
-    cursor = context.cursor
     kwargs = dict(
         now=clock(),
         settle_seconds=options.sensor_settle_seconds,
@@ -92,10 +139,13 @@ def evaluate(
     )
     try:
         try:
-            result = scan_archive(root, cursor, **kwargs)
-        except CursorError as exc:
+            token, text = _state_text(db, context.cursor)
+            result = scan_archive(root, text, **kwargs)
+        except (CursorError, StateMissing) as exc:
             context.log.warning(f"{exc}; starting over as on a first tick")
-            result = scan_archive(root, None, **kwargs)
+            token, result = None, scan_archive(root, None, **kwargs)
+        # Saved before any run is requested: a request is never made from a state that could be lost.
+        cursor = _save(db, token, result.cursor)
     except ArchiveRootMissing:
         return dg.SkipReason(f"archive root {root} does not exist (set JWQL_FILESYSTEM)")
     except (sa.exc.SQLAlchemyError, DatabaseUnavailableError) as exc:
@@ -103,7 +153,7 @@ def evaluate(
 
     _log_problems(context, result.problems)
     if not result.changes:
-        return dg.SensorResult(skip_reason=dg.SkipReason(result.summary()), cursor=result.cursor)
+        return dg.SensorResult(skip_reason=dg.SkipReason(result.summary()), cursor=cursor)
 
     context.log.info(result.summary())
     existing = set(context.instance.get_dynamic_partitions("program"))
@@ -119,14 +169,14 @@ def evaluate(
             )
         )
     dynamic = [dg.AddDynamicPartitionsRequest(partitions_def_name="program", partition_keys=new_programs)] if new_programs else []
-    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=dynamic, cursor=result.cursor)
+    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=dynamic, cursor=cursor)
 
 
 _settings = load_settings()
 
 
 @dg.sensor(
-    name="new_fits_files",
+    name=SENSOR_NAME,
     job_name=JOB_NAME,
     minimum_interval_seconds=_settings.sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.STOPPED,

@@ -236,3 +236,20 @@ class MonitorStatus(Base):
     cadence_std_s: Mapped[Optional[float]]
     possibly_missing: Mapped[bool]
     status: Mapped[str] = mapped_column(sa.String(16))
+
+
+class SensorState(Base):
+    """A snapshot of a sensor's state between ticks (the new_fits_files folder tree, pending and in-flight files).
+
+    Kept here rather than in the Dagster cursor, which Dagster stores with every tick: the cursor
+    holds only the snapshot's ``token`` (a hash of its text), so identical states are one row and
+    a tick whose cursor Dagster never committed still finds the state it started from.
+    """
+
+    __tablename__ = "sensor_state"
+    __table_args__ = (sa.UniqueConstraint("sensor", "token", name="uq_sensor_state_token"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sensor: Mapped[str] = mapped_column(sa.String(64))
+    token: Mapped[str] = mapped_column(sa.String(64))
+    saved_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(sa.Text)

@@ -86,7 +86,7 @@ def test_sensor_and_archive_files_follow_the_same_links(tmp_path: Path, sqlite_d
         requested = sorted(str(r.partition_key) for r in first.run_requests)
         # the MIRI partition exists only through the linked visit folder
         assert requested == [f"miri|{P}", f"nircam|{P}"]
-        seen = {name: v[0] for name, v in decode_cursor(first.cursor)["inflight"].items()}
+        seen = {name: v[0] for name, v in nff.stored_state(sqlite_db, first.cursor)["inflight"].items()}
         assert seen == expected
 
         instance.add_dynamic_partitions("program", [P])
@@ -111,7 +111,7 @@ def test_sensor_and_archive_files_follow_the_same_links(tmp_path: Path, sqlite_d
         # and the next tick finds the rows it expected: nothing requested again, nothing left in flight
         settled = tick(instance, first.cursor)
         assert settled.run_requests == []
-        assert decode_cursor(settled.cursor)["inflight"] == {}
+        assert nff.stored_state(sqlite_db, settled.cursor)["inflight"] == {}
 
 
 # ------------------------------------------------------------------ the same rule, layout by layout (no Dagster)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -15,9 +15,9 @@ import pytest
 import jwql_dagster.archive.sensors as nff
 from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.archive.changes import change_hash
-from jwql_dagster.archive.cursor import decode_cursor
 from jwql_dagster.archive.filenames import quick_classify
 from jwql_dagster.db.models import File
+from jwql_dagster.db.sensor_state import KEEP, load_state, save_state, snapshot_sizes
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
 from tests.archive.conftest import FakeArchive, fits_name
 
@@ -286,7 +286,7 @@ def test_ticks_and_archive_files_runs_agree(small_archive, tmp_path: Path, sqlit
             assert result.success
         settled = tick(instance, first.cursor)
         assert settled.run_requests == []
-        state = decode_cursor(settled.cursor)
+        state = nff.stored_state(sqlite_db, settled.cursor)
         assert state["inflight"] == {} and state["pending"] == []  # rows written: no per-file state left
 
         # a new exposure arrives in an old program: one run, for that file only
@@ -301,3 +301,87 @@ def test_ticks_and_archive_files_runs_agree(small_archive, tmp_path: Path, sqlit
         assert str(request.partition_key) == f"nircam|{program}"
         st = new.stat()
         assert request.run_key == f"nircam|{program}|{change_hash([f'{new.name},{st.st_size},{st.st_mtime_ns}'])}"
+
+
+# ------------------------------------------------------------------ the state lives in the database, not the cursor
+
+
+def test_the_cursor_names_the_state_and_stays_small_however_many_folders(archive, instance, sqlite_db):
+    """Dagster stores the cursor with every tick: it must not grow with the archive (issue 17, item 6)."""
+    for program in range(3000, 3300):  # 300 more programs, one visit each
+        archive.add(fits_name(program, "nircam", 1))
+    res = resources(archive.root, sqlite_db)
+    first = tick(instance, archive, res, None)
+    assert len(first.run_requests) == 303 and len(first.cursor) < 100
+    state = nff.stored_state(sqlite_db, first.cursor)
+    visits = sum(len(p[1]) for area in state["tree"].values() for p in area[1].values())
+    assert visits == 303
+    assert snapshot_sizes(sqlite_db, nff.SENSOR_NAME)[0] > 20 * len(first.cursor)  # the folder tree is in the database
+
+
+def test_the_state_survives_a_restart_and_an_unchanged_tick_writes_nothing(archive, instance, sqlite_db):
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db)
+    first = tick(instance, archive, res, None)
+    assert len(snapshot_sizes(sqlite_db, nff.SENSOR_NAME)) == 1
+    quiet = tick(instance, archive, res, first.cursor)
+    assert quiet.cursor == first.cursor and len(snapshot_sizes(sqlite_db, nff.SENSOR_NAME)) == 1  # same state: same snapshot, no new row
+    nff._recent.clear()  # a new code server process: nothing cached
+    new = archive.add(fits_name(1068, "nircam", 3))
+    after = tick(instance, archive, resources(archive.root, JwqlDatabase(url=sqlite_db.url)), quiet.cursor)
+    st = new.stat()
+    assert [r.run_key for r in after.run_requests] == [expected_key("nircam|jw01068", [f"{new.name},{st.st_size},{st.st_mtime_ns}"])]
+
+
+def test_a_tick_dagster_never_committed_is_evaluated_again_from_the_same_state(archive, instance, sqlite_db):
+    """The daemon dies after an evaluation: the cursor still names the old snapshot, which is still there,
+    so the next evaluation requests the same changes with the same run keys (Dagster drops duplicates)."""
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db)
+    first = tick(instance, archive, res, None)
+    archive.add(fits_name(1068, "miri", 5, visit=2))
+    lost = tick(instance, archive, res, first.cursor)
+    nff._recent.clear()
+    again = tick(instance, archive, res, first.cursor)
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in lost.run_requests] and lost.run_requests
+
+
+def test_old_whole_state_cursor_is_read_once_and_moved_to_the_database(archive, instance, sqlite_db):
+    from jwql_dagster.archive.arrivals import scan_archive
+
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    old = scan_archive(archive.root, None, now=archive.t, settle_seconds=10, max_files=5000,
+                       known=nff.database_lookup(sqlite_db, str(archive.root)), materialized=lambda: set())
+    assert len(old.cursor) > 200  # what a cursor of the previous version held: the whole state
+    new = archive.add(fits_name(2000, "niriss", 3), area="proprietary")
+    result = tick(instance, archive, resources(archive.root, sqlite_db), old.cursor)
+    assert [str(r.partition_key) for r in result.run_requests] == ["niriss|jw02000"]  # not a first tick
+    assert result.run_requests[0].tags["jwql/changed_files"] == "1" and new.exists()
+    assert len(result.cursor) < 100 and nff.stored_state(sqlite_db, result.cursor)["tree"]
+
+
+def test_a_cursor_naming_a_lost_state_starts_over_as_a_first_tick(archive, instance, sqlite_db):
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition="nircam|jw01068"))
+    res = resources(archive.root, sqlite_db)
+    nff._recent.clear()
+    result = tick(instance, archive, res, '{"v":2,"state":"0123456789abcdef0123456789abcdef"}')
+    assert sorted(str(r.partition_key) for r in result.run_requests) == ["miri|jw01068", "niriss|jw02000"]
+
+
+def test_only_the_newest_snapshots_are_kept(sqlite_db):
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for i in range(KEEP + 5):
+        save_state(sqlite_db, "s", f"tok{i}", f"state {i}", t0 + timedelta(seconds=i))
+    save_state(sqlite_db, "other", "tok0", "another sensor's", t0)
+    save_state(sqlite_db, "s", "tok2", "state 2", t0 + timedelta(seconds=99))  # seen again: recent again
+    assert load_state(sqlite_db, "s", "tok2") == "state 2"
+    assert load_state(sqlite_db, "s", f"tok{KEEP + 4}") == f"state {KEEP + 4}"
+    assert load_state(sqlite_db, "s", "tok5") is None  # pruned
+    assert load_state(sqlite_db, "other", "tok0") == "another sensor's"
+    assert len(snapshot_sizes(sqlite_db, "s")) == KEEP
