@@ -88,10 +88,6 @@ class RequestCounter:
             self.retries += int(retry)
             self.polls += int(poll)
 
-    def add_retry(self) -> None:
-        with self._lock:
-            self.retries += 1
-
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             out = {k: int(self.counts.get(k, 0)) for k in REQUEST_KINDS}
@@ -127,6 +123,18 @@ def _remaining() -> float:
     return float("inf") if _local.deadline is None else _local.deadline - time.monotonic()
 
 
+def _next_retry(policy: RetryPolicy, counter: RequestCounter) -> float | None:
+    """The pause before one more attempt of this thread's HTTP request (counted), or None when its budget
+    is spent: ``max_retries`` used, no retry after ``total_s``, or the query's deadline too close."""
+    delay = policy.delay(_local.attempts)
+    if (_local.attempts > policy.max_retries or time.monotonic() - _local.started + delay > policy.total_s
+            or delay >= _remaining()):
+        return None
+    _local.attempts += 1
+    counter.add(_local.kind, retry=True)
+    return delay
+
+
 class BudgetRetry(Retry):
     """urllib3's Retry with our request budget: one attempt count and time budget per HTTP request
     (across the re-sends of a cut-off body), our jittered backoff, and every attempt counted by kind."""
@@ -154,14 +162,11 @@ class BudgetRetry(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[override]
         retry = super().increment(method, url, response, error, _pool, _stacktrace)  # urllib3: is it retryable at all?
-        delay = self.policy.delay(_local.attempts)
-        elapsed = time.monotonic() - _local.started
-        if _local.attempts > self.policy.max_retries or elapsed + delay > self.policy.total_s or delay >= _remaining():
+        delay = _next_retry(self.policy, self.counter)
+        if delay is None:
             reason = error or ResponseError(ResponseError.SPECIFIC_ERROR.format(status_code=getattr(response, "status", 0)))
             raise MaxRetryError(_pool, url, reason) from reason  # type: ignore[arg-type]
         retry._delay = delay
-        _local.attempts += 1
-        self.counter.add(_local.kind, retry=True)
         return retry
 
 
@@ -222,13 +227,10 @@ class MastAdapter(HTTPAdapter):
 
     def _may_resend(self) -> bool:
         """urllib3 hands the body over unread, so its Retry never sees a cut-off answer: apply the same budget here."""
-        delay = self.policy.delay(_local.attempts)
-        if (_local.attempts > self.policy.max_retries or time.monotonic() - _local.started + delay > self.policy.total_s
-                or delay >= _remaining()):
+        delay = _next_retry(self.policy, self.counter)
+        if delay is None:
             return False
         time.sleep(delay)
-        _local.attempts += 1
-        self.counter.add(_local.kind, retry=True)
         return True
 
     @staticmethod
