@@ -93,17 +93,18 @@ def _state_from_row(row: MonitorStatus, n_runs: int) -> MonitorState:
     )
 
 
-def load_snapshot(db: JwqlDatabase, snapshot_id: str | None = None) -> tuple[str | None, list[MonitorState]]:
-    """The states of one monitor_status snapshot (the newest when ``snapshot_id`` is None)."""
+def load_snapshot(db: JwqlDatabase, snapshot_id: str | None = None) -> tuple[str | None, datetime | None, list[MonitorState]]:
+    """(id, date, states) of one monitor_status snapshot (the newest when ``snapshot_id`` is None)."""
     with db.session(readonly=True) as session:
         if snapshot_id is None:
             snapshot_id = session.scalar(sa.select(MonitorStatus.snapshot_id).order_by(MonitorStatus.date.desc(), MonitorStatus.id.desc()).limit(1))
         if snapshot_id is None:
-            return None, []
+            return None, None, []
         rows = list(session.scalars(sa.select(MonitorStatus).where(MonitorStatus.snapshot_id == snapshot_id)))
         counts = dict(
             ((s, n), c)
             for s, n, c in session.execute(sa.select(Monitor.source, Monitor.monitor_name, sa.func.count()).group_by(Monitor.source, Monitor.monitor_name))
         )
     states = [_state_from_row(r, counts.get((r.source, r.monitor_name), 0)) for r in rows]
-    return snapshot_id, sorted(states, key=lambda s: (s.source, s.monitor_name))
+    date = max((r.date for r in rows), default=None)
+    return snapshot_id, date, sorted(states, key=lambda s: (s.source, s.monitor_name))

@@ -10,6 +10,7 @@ are status.py's.
 """
 
 from datetime import datetime, timedelta, timezone
+from typing import Sequence
 
 import dagster as dg
 
@@ -22,11 +23,17 @@ from jwql_dagster.monitoring.checks import STATUS_CHECK, freshness_checks, statu
 from jwql_dagster.monitoring.jobs import monitor_status_job
 from jwql_dagster.monitoring.legacy_logs import scan_log_tree
 from jwql_dagster.monitoring.resources import GroupIndex, current_run_record, dagster_run_records, repository_of, with_launches
-from jwql_dagster.monitoring.status import FAILURE, compute_status
+from jwql_dagster.monitoring.status import FAILURE, MonitorState, compute_status
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase
 
 GROUP = "monitoring"
 HISTORY_DAYS = 60  # Dagster runs and monitor rows older than this do not enter the cadence
+
+STATUS_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("monitor"), dg.TableColumn("most_recent_file", description="log file, or Dagster run id"),
+    dg.TableColumn("most_recent_time"), dg.TableColumn("possibly_missing", "bool"), dg.TableColumn("status"),
+    dg.TableColumn("cadence", description="mean ± std of the gaps between launches"), dg.TableColumn("runs", "int"),
+])
 
 STATUS_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2))
 
@@ -76,7 +83,7 @@ def monitor_status(context: dg.AssetExecutionContext, db: JwqlDatabase, archive:
             "legacy_logs_read": dg.MetadataValue.int(len(legacy_records)),
             "legacy_log_root": dg.MetadataValue.path(archive.log_root),
             "groups_known": dg.MetadataValue.json(sorted(set(index.group_of.values()))),
-            "status_table": dg.MetadataValue.md(plots_monitor.markdown_table(states)),
+            "status_table": status_table(states),
         },
         check_results=[status_check_result(states)],
     )
@@ -89,18 +96,23 @@ def monitor_status_table(context: dg.AssetExecutionContext, db: JwqlDatabase, ar
     event = context.instance.get_latest_materialization_event(dg.AssetKey("monitor_status"))
     if event is not None and event.asset_materialization is not None and "snapshot_id" in event.asset_materialization.metadata:
         wanted = event.asset_materialization.metadata["snapshot_id"].value
-    snapshot_id, states = monitor_db.load_snapshot(db, wanted)
+    snapshot_id, taken, states = monitor_db.load_snapshot(db, wanted)
     if snapshot_id is None:
         raise dg.Failure("monitor_status has no snapshot in the database yet; materialize monitor_status first")
-    path = plots_monitor.write_table(archive.output_root, states)
+    path = plots_monitor.write_table(archive.output_root, states, taken=taken, snapshot_id=snapshot_id, ui_url=load_settings().ui_url)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "snapshot_id": snapshot_id,
             "monitors": dg.MetadataValue.int(len(states)),
-            "status_table": dg.MetadataValue.md(plots_monitor.markdown_table(states)),
+            "status_table": status_table(states),
         }
     )
+
+
+def status_table(states: Sequence[MonitorState]) -> dg.TableMetadataValue:
+    """The cron status table as a table the Dagster UI can sort."""
+    return dg.MetadataValue.table([dg.TableRecord(r) for r in plots_monitor.table_records(states)], schema=STATUS_SCHEMA)
 
 
 defs = dg.Definitions(assets=[monitor_status, monitor_status_table], asset_checks=freshness_checks, jobs=[monitor_status_job])

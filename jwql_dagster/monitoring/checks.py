@@ -11,6 +11,7 @@ import dagster as dg
 
 from jwql_dagster.monitoring.freshness import FRESHNESS_CHECK, FRESHNESS_RULES, FreshnessRule, judge_freshness
 from jwql_dagster.monitoring.resources import repository_of
+from jwql_dagster.monitoring.plots import markdown_table
 from jwql_dagster.monitoring.status import MonitorState, format_duration, problems
 
 STATUS_CHECK = "all_monitors_ok"
@@ -25,7 +26,11 @@ def status_check_result(states: Sequence[MonitorState]) -> dg.AssetCheckResult:
         passed=not bad,
         severity=dg.AssetCheckSeverity.WARN,
         description=("Monitors needing attention: " + ", ".join(names)) if names else f"All {len(states)} monitors ok",
-        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in bad) or "none"), "monitors": dg.MetadataValue.json(names)},
+        metadata={
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in bad) or "none"),
+            "monitors": dg.MetadataValue.json(names),
+            "needing_attention": dg.MetadataValue.md(markdown_table([s for s in states if not s.ok]) if names else "none"),
+        },
     )
 
 

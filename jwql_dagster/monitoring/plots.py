@@ -2,8 +2,11 @@
 
 Colours as jwql: "Status" green for success and red for failure; "Possible Missing File"
 orange when True, green otherwise. Values are HTML-escaped before they enter the
-table's HTML templates, since a monitor name or log name comes from folder names.
-The page embeds bokeh's JavaScript (INLINE) so it renders on servers without internet.
+table's cell templates (bokeh renders those as HTML), since a monitor name or log name
+comes from folder names; the page around the table is a jinja2 template with autoescape.
+It is titled and timed (when the snapshot was taken), and a Dagster monitor's latest run
+links to that run in the Dagster UI. The page embeds bokeh's JavaScript (INLINE) so it
+renders on servers without internet.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Sequence
 
+import jinja2
+from markupsafe import Markup
+
 from jwql_dagster.atomic import atomic_write_text
 from jwql_dagster.monitoring.status import ONE_YEAR_S, SUCCESS, MonitorState, format_duration
 
@@ -23,6 +29,27 @@ RED = "#d62728"
 ORANGE = "#ff7f0e"
 COLUMNS = ("Monitor Name", "Most Recent File", "Most Recent Time", "Possible Missing File", "Status")
 TABLE_FILE = ("monitor_cron_jobs", "cron_status_table.html")
+TITLE = "Cron job status"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"  # `make ui`; JWQL_UI_URL names a deployed Dagster UI
+
+PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+{{ resources }}
+<style>body { font-family: sans-serif; margin: 1.5em; } .meta { color: #555; }</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<p class="meta">Snapshot taken {{ taken }}{% if snapshot_id %} (monitor_status snapshot {{ snapshot_id }}){% endif %}:
+{{ n_monitors }} monitor(s), {{ n_failing }} failing, {{ n_missing }} possibly missing.
+Dagster monitors link to their latest run in the <a href="{{ ui_url }}">Dagster UI</a>.</p>
+{{ div }}
+{{ script }}
+</body>
+</html>
+""")
 
 
 def rfc2822(t: datetime | None) -> str:
@@ -41,6 +68,18 @@ def table_rows(states: Sequence[MonitorState]) -> list[dict[str, str]]:
             "Status": "success" if s.status == SUCCESS else "failure",
         })
     return rows
+
+
+def table_records(states: Sequence[MonitorState]) -> list[dict[str, str | int | bool]]:
+    """One record per monitor for a UI table: jwql's columns plus the cadence and the number of runs."""
+    out = []
+    for s, row in zip(states, table_rows(states)):
+        cad = "n/a (fewer than 3 runs)" if s.cadence_mean_s == ONE_YEAR_S else (
+            f"{format_duration(s.cadence_mean_s)} ± {format_duration(s.cadence_std_s)}")
+        out.append({"monitor": row["Monitor Name"], "most_recent_file": row["Most Recent File"],
+                    "most_recent_time": row["Most Recent Time"], "possibly_missing": bool(s.possibly_missing),
+                    "status": row["Status"], "cadence": cad, "runs": s.n_runs})
+    return out
 
 
 def _md_cell(text: str) -> str:
@@ -65,16 +104,26 @@ def markdown_table(states: Sequence[MonitorState]) -> str:
     return head + "\n".join(lines)
 
 
-def render_html(states: Sequence[MonitorState], title: str = "Cron job status") -> str:
-    """A standalone HTML page holding the bokeh DataTable."""
-    from bokeh.embed import file_html
+def run_link(state: MonitorState, ui_url: str) -> str:
+    """The Dagster UI page of a Dagster monitor's latest run ('' for a legacy cron job)."""
+    if state.source != "dagster" or not state.latest_file:
+        return ""
+    return f"{ui_url.rstrip('/')}/runs/{state.latest_file}"
+
+
+def render_html(states: Sequence[MonitorState], taken: datetime | None = None, snapshot_id: str | None = None,
+                ui_url: str | None = None) -> str:
+    """A standalone HTML page holding the bokeh DataTable, titled and timed."""
+    from bokeh.embed import components
     from bokeh.models import ColumnDataSource, DataTable, HTMLTemplateFormatter, TableColumn
     from bokeh.resources import INLINE
 
+    ui_url = ui_url or DEFAULT_UI_URL
     rows = table_rows(states)
     data: dict[str, list[str]] = {f"c{i}": [html.escape(r[c]) for r in rows] for i, c in enumerate(COLUMNS)}
     data["missing_color"] = [ORANGE if r["Possible Missing File"] == "True" else GREEN for r in rows]
     data["status_color"] = [GREEN if r["Status"] == "success" else RED for r in rows]
+    data["link"] = [html.escape(run_link(s, ui_url)) for s in states]
     source = ColumnDataSource(data)
 
     def coloured(color_field: str) -> HTMLTemplateFormatter:
@@ -83,17 +132,32 @@ def render_html(states: Sequence[MonitorState], title: str = "Cron job status") 
         )
 
     plain = HTMLTemplateFormatter(template="<%= value %>")
+    linked = HTMLTemplateFormatter(template='<% if (link) { %><a href="<%= link %>" target="_blank"><%= value %></a><% } else { %><%= value %><% } %>')
     widths = (260, 380, 230, 150, 90)
     columns = []
     for i, (name, width) in enumerate(zip(COLUMNS, widths)):
-        fmt = coloured("missing_color") if name == "Possible Missing File" else coloured("status_color") if name == "Status" else plain
+        fmt = {"Possible Missing File": coloured("missing_color"), "Status": coloured("status_color"),
+               "Most Recent File": linked}.get(name, plain)
         columns.append(TableColumn(field=f"c{i}", title=name, formatter=fmt, width=width))
     table = DataTable(source=source, columns=columns, width=sum(widths) + 40, height=30 + 28 * max(1, len(rows)), index_position=None)
-    return file_html(table, INLINE, title=title)
+    script, div = components(table)
+    return PAGE.render(
+        title=TITLE,
+        taken=rfc2822(taken or datetime.now(timezone.utc)),
+        snapshot_id=snapshot_id,
+        n_monitors=len(states),
+        n_failing=sum(s.status != SUCCESS for s in states),
+        n_missing=sum(bool(s.possibly_missing) for s in states),
+        ui_url=ui_url,
+        resources=Markup(INLINE.render()),  # bokeh's own JS and CSS
+        script=Markup(script),
+        div=Markup(div),
+    )
 
 
-def write_table(output_root: str | os.PathLike[str], states: Sequence[MonitorState]) -> Path:
+def write_table(output_root: str | os.PathLike[str], states: Sequence[MonitorState], taken: datetime | None = None,
+                snapshot_id: str | None = None, ui_url: str | None = None) -> Path:
     """Write ``{output_root}/monitor_cron_jobs/cron_status_table.html`` atomically and return its path."""
     target = Path(output_root).joinpath(*TABLE_FILE)
-    atomic_write_text(target, render_html(states))
+    atomic_write_text(target, render_html(states, taken, snapshot_id, ui_url))
     return target

@@ -70,7 +70,8 @@ def test_status_from_dagster_history_and_legacy_logs(jwql_env, jwql_db, tmp_path
         html = Path(meta["path"].value).read_text()
         assert meta["path"].value == str(jwql_env.output_root / "monitor_cron_jobs" / "cron_status_table.html")
         assert "Possible Missing File" in html and "generate_preview_images" in html
-        assert "| generate_preview_images |" in meta["status_table"].value
+        table = {r.data["monitor"]: r.data for r in meta["status_table"].records}
+        assert table["generate_preview_images"]["possibly_missing"] is True and table["beta (dagster)"]["status"] == "failure"
 
         # Re-running adds no duplicate rows; only the finished monitor_status run joins as group 'monitoring'.
         again = execute("monitor_status_job", inst, asset_selection=[monitor_status.key])
