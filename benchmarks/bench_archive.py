@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 from pathlib import Path
 from typing import Any, Callable
 
@@ -286,11 +287,16 @@ def watch(label: str, gql: dd.GraphQL, t0: float, done: Callable[[], tuple[bool,
         now = time.perf_counter()
         if now - t0 > timeout:
             return {"seconds": figure, "timeout": True, "quiet_s": None}
-        active = dd.runs(gql, dd.ACTIVE_RUN_STATUSES)
-        total = len(dd.runs(gql))
+        try:
+            active = dd.runs(gql, dd.ACTIVE_RUN_STATUSES)
+            total = len(dd.runs(gql))
+            ok, progress = done()
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:  # a busy webserver: ask again
+            print(f"{label}: {now - t0:.0f} s, webserver did not answer ({exc}); retrying", flush=True)
+            time.sleep(2.0)
+            continue
         if total != seen or active:
             seen, last_change = total, now
-        ok, progress = done()
         if figure is None and ok and not active:
             figure = now - t0
             print(f"{label}: done at {figure:.1f} s ({total} runs); watching {quiet_s:.0f} s for follow-up runs", flush=True)
