@@ -5,7 +5,10 @@ with "Server Storage" / "Central Store Storage" tabs, JWQL directory sizes, tota
 volume, files per filetype per instrument, files per instrument, file count over time).
 The page embeds bokeh's JavaScript (``INLINE`` resources, about 4 MB) rather than
 loading it from a CDN, because the observatory network that views it may have no
-internet. Each panel also exists as a matplotlib PNG for places that show no HTML
+internet; the page around the plots is a jinja2 template with autoescape. Plots span the
+page width and draw every snapshot as a point, and a time axis always spans at least a
+day, so a dashboard with a single snapshot reads as a dated point, not an axis in
+microseconds. Each panel also exists as a matplotlib PNG for places that show no HTML
 (the Dagster UI, e-mail, a wiki).
 
 Pure code (no Dagster): input is a :class:`FilesystemHistory` read from the database.
@@ -16,9 +19,12 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
+
+import jinja2
+from markupsafe import Markup
 
 from jwql_dagster.atomic import atomic_write_bytes, atomic_write_text
 
@@ -37,6 +43,25 @@ INSTRUMENT_LABELS = {"fgs": "FGS", "miri": "MIRI", "nircam": "NIRCam", "niriss":
 # Colour-blind-safe palette (Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 AVAILABLE_COLOR, USED_COLOR = "#009E73", "#D55E00"
+MIN_TIME_SPAN = timedelta(days=1)  # a time axis shows at least this much, centred on the data
+TITLE = "JWQL filesystem monitor"
+
+PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+{{ resources }}
+<style>body { font-family: sans-serif; margin: 1.5em; } .meta { color: #555; }</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<p class="meta">{{ snapshots }} snapshot(s); latest {{ latest }}. Sizes in decimal units (1 TB = 10<sup>12</sup> bytes).</p>
+{{ div }}
+{{ script }}
+</body>
+</html>
+""")
 
 
 @dataclass
@@ -90,6 +115,21 @@ def _day(d: datetime | None) -> str:
     return _naive(d).strftime("%d %b %Y %H:%M UTC") if d else "no data"
 
 
+def time_window(dates: Sequence[datetime]) -> tuple[datetime, datetime] | None:
+    """The x range of a time plot: the data's span, widened to MIN_TIME_SPAN around it (None without data).
+
+    A single snapshot (or several within minutes) would otherwise get an axis a few
+    microseconds wide, its ticks unreadable.
+    """
+    if not dates:
+        return None
+    first, last = _naive(min(dates)), _naive(max(dates))
+    if last - first >= MIN_TIME_SPAN:
+        return first, last
+    middle = first + (last - first) / 2
+    return middle - MIN_TIME_SPAN / 2, middle + MIN_TIME_SPAN / 2
+
+
 def _series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[datetime], list[float]]:
     return [_naive(r["date"]) for r in rows], [float(r[key]) for r in rows]
 
@@ -113,16 +153,30 @@ def _storage_panels(h: FilesystemHistory) -> list[tuple[str, str, list[datetime]
 
 def render_dashboard(h: FilesystemHistory) -> str:
     """The whole dashboard as one self-contained HTML page (bokeh JS inlined, works offline)."""
-    from bokeh.embed import file_html
-    from bokeh.layouts import column, row
-    from bokeh.models import ColumnDataSource, Div, HoverTool, TabPanel, Tabs
-    from bokeh.plotting import figure
+    from bokeh.embed import components
     from bokeh.resources import INLINE
+
+    script, div = components(dashboard_layout(h))
+    return PAGE.render(title=TITLE, snapshots=len(h.general), latest=_day(h.latest_date),
+                       resources=Markup(INLINE.render()), script=Markup(script), div=Markup(div))
+
+
+def dashboard_layout(h: FilesystemHistory) -> Any:
+    """The dashboard's bokeh layout: every panel as wide as the page."""
+    from bokeh.layouts import column, row
+    from bokeh.models import ColumnDataSource, DatetimeTickFormatter, Div, HoverTool, Range1d, TabPanel, Tabs
+    from bokeh.plotting import figure
     from bokeh.transform import cumsum
 
+    window = time_window(h.dates + [r["date"] for r in h.central])
+    ticks = DatetimeTickFormatter(hours="%H:%M\n%d %b", hourmin="%H:%M\n%d %b", days="%d %b %Y", months="%b %Y", years="%Y")
+
     def time_figure(title: str, y_label: str) -> Any:
-        fig = figure(title=title, x_axis_type="datetime", width=800, height=350, x_axis_label="Date (UTC)",
+        fig = figure(title=title, x_axis_type="datetime", height=350, sizing_mode="stretch_width", x_axis_label="Date (UTC)",
                      y_axis_label=y_label, tools="pan,box_zoom,wheel_zoom,reset,save")
+        if window is not None:
+            fig.x_range = Range1d(*window)
+        fig.xaxis.formatter = ticks
         return fig
 
     def lines(fig: Any, dates: list[datetime], series: list[tuple[str, list[float], str]], fmt: str) -> None:
@@ -142,7 +196,7 @@ def render_dashboard(h: FilesystemHistory) -> str:
         lines(fig, dates, [("Available", [v / div for v in avail], AVAILABLE_COLOR),
                            ("Used", [v / div for v in used], USED_COLOR)], "0.00")
         tabs.append(TabPanel(child=fig, title=tab))
-    storage = Tabs(tabs=tabs)
+    storage = Tabs(tabs=tabs, sizing_mode="stretch_width")
 
     # 2. JWQL directory sizes per area, 3. total data volume ('all')
     area_rows = {a: h.central_series(a) for a in DIRECTORY_AREAS}
@@ -163,14 +217,16 @@ def render_dashboard(h: FilesystemHistory) -> str:
     for inst, pairs in h.filetypes().items():
         types = [p[0] for p in pairs]
         src = ColumnDataSource({"filetype": types, "count": [p[1] for p in pairs]})
-        fig = figure(x_range=types, title=f"{_label(inst)} files per Filetype: {_day(h.latest_date)}", width=800,
-                     height=350, x_axis_label="File Type", y_axis_label="Number of files", tools="save")
+        fig = figure(x_range=types, title=f"{_label(inst)} files per Filetype: {_day(h.latest_date)}",
+                     sizing_mode="stretch_width", height=350, x_axis_label="File Type", y_axis_label="Number of files",
+                     tools="save")
         fig.vbar(x="filetype", top="count", source=src, width=0.8, color=COLORS[0])
         fig.add_tools(HoverTool(tooltips=[("filetype", "@filetype"), ("files", "@count")]))
         fig.y_range.start = 0
         fig.xaxis.major_label_orientation = math.pi / 4
         ft_tabs.append(TabPanel(child=fig, title=_label(inst)))
-    filetypes: Any = Tabs(tabs=ft_tabs) if ft_tabs else Div(text="<p>No FITS files in the latest snapshot.</p>")
+    filetypes: Any = (Tabs(tabs=ft_tabs, sizing_mode="stretch_width") if ft_tabs
+                      else Div(text="<p>No FITS files in the latest snapshot.</p>"))
 
     # 5. files per instrument pie chart (latest snapshot)
     per_inst = h.files_per_instrument()
@@ -197,15 +253,12 @@ def render_dashboard(h: FilesystemHistory) -> str:
     count = time_figure("Number of Files in Filesystem", "Number of files")
     lines(count, d, [("All files", n, COLORS[0]), ("FITS files", nf, COLORS[1])], "0,0")
 
-    head = Div(text=(f"<h1>JWQL filesystem monitor</h1><p>{len(h.general)} snapshot(s); latest "
-                     f"{_day(h.latest_date)}. Sizes in decimal units (1 TB = 10<sup>12</sup> bytes).</p>"))
-    layout = column(
-        head,
+    return column(
         Div(text="<h2>Storage</h2>"), storage,
         Div(text="<h2>JWQL directories</h2>"), dirs, volume,
-        Div(text="<h2>Files</h2>"), row(filetypes, pie), count,
+        Div(text="<h2>Files</h2>"), row(filetypes, pie, sizing_mode="stretch_width"), count,
+        sizing_mode="stretch_width",
     )
-    return file_html(layout, INLINE, title="JWQL filesystem dashboard")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,10 +280,9 @@ def _date_axis(ax: Any, dates: Sequence[datetime]) -> None:
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel("Date (UTC)")
-    if len(set(dates)) == 1:  # one snapshot: give the lone point some room
-        from datetime import timedelta
-
-        ax.set_xlim(dates[0] - timedelta(hours=12), dates[0] + timedelta(hours=12))
+    window = time_window(dates)
+    if window is not None and window != (min(dates), max(dates)):  # one snapshot, or a few close together
+        ax.set_xlim(*window)
     ax.grid(True, alpha=0.3)
 
 
