@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from urllib.parse import urlsplit
 
@@ -36,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
     host, port = listen_address(settings.web_url, args.host, args.port)
     print(f"quicklook pages on http://{host}:{port}/ (database {settings.masked()['database_url']}); "
           "Ctrl-C to stop", file=sys.stderr, flush=True)
-    # uvicorn stops cleanly on SIGINT and SIGTERM (it installs both handlers itself).
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning" if not args.verbose else "info")
+    # uvicorn catches SIGINT and SIGTERM itself, shuts down gracefully, then raises the signal again
+    # for the handler it found: these quiet ones make a requested stop end with status 0 (also when
+    # started in the background, where SIGINT would otherwise be ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info" if args.verbose else "warning")
+    print("quicklook pages stopped", file=sys.stderr)
     return 0

@@ -86,7 +86,7 @@ def bokeh_components(view: ScienceFrame, title: str) -> tuple[str, str]:
     """(script, div) of the bokeh figure: image with hover (x, y, value), colour bar and range slider."""
     from bokeh.embed import components
     from bokeh.layouts import column
-    from bokeh.models import ColorBar, CustomJS, HoverTool, LinearColorMapper, RangeSlider
+    from bokeh.models import ColorBar, CustomJS, CustomJSHover, HoverTool, LinearColorMapper, RangeSlider
     from bokeh.palettes import Viridis256
     from bokeh.plotting import figure
 
@@ -100,11 +100,17 @@ def bokeh_components(view: ScienceFrame, title: str) -> tuple[str, str]:
     mapper = LinearColorMapper(palette=Viridis256, low=lo, high=hi, nan_color=(0, 0, 0, 0))
     width = 720
     height = max(200, min(900, int(width * ny / max(nx, 1))))
-    fig = figure(title=title, width=width, height=height, x_range=(0, nx), y_range=(0, ny),
+    # Pixel centres on integers, as in the preview's axes: pixel i spans [i - 0.5, i + 0.5).
+    fig = figure(title=title, width=width, height=height, x_range=(-0.5, nx - 0.5), y_range=(-0.5, ny - 0.5),
                  x_axis_label="x (pixels)", y_axis_label="y (pixels)", tools="pan,wheel_zoom,box_zoom,reset,save",
                  match_aspect=True, name="science")
-    image = fig.image(image=[view.data], x=0, y=0, dw=nx, dh=ny, color_mapper=mapper)
-    fig.add_tools(HoverTool(renderers=[image], tooltips=[("x", "$x{0}"), ("y", "$y{0}"), ("value", "@image{0.0000}")]))
+    image = fig.image(image=[view.data], x=-0.5, y=-0.5, dw=nx, dh=ny, color_mapper=mapper)
+    # The position shown is the full-frame pixel whose value is shown (the first of its step x step block).
+    pixel = CustomJSHover(args={"step": view.step},
+                          code="return String(Math.floor((value + 0.5) / step) * step);")
+    fig.add_tools(HoverTool(renderers=[image], tooltips=[("x", "$x{custom}"), ("y", "$y{custom}"),
+                                                         ("value", "@image{0.0000}")],
+                            formatters={"$x": pixel, "$y": pixel}))
     fig.add_layout(ColorBar(color_mapper=mapper, title=view.units or None), "right")
     step = (vmax - vmin) / 500 or 1e-6
     slider = RangeSlider(title="colour range", start=vmin, end=vmax, value=(max(lo, vmin), min(hi, vmax)),

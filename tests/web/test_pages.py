@@ -131,7 +131,7 @@ def test_science_frame_is_downsampled_to_at_most_1024_pixels(tmp_path: Path) -> 
     assert max(frame.data.shape) <= MAX_PIXELS and frame.step == 3 and frame.shape == (2048, 2100)
     assert frame.data[1000 // 3, 2049 // 3] == big[999, 2049]  # every 3rd pixel: real values, no averaging
     script, div = bokeh_components(frame, "big")
-    assert "$x{0}" in script and "@image" in script
+    assert "$x{custom}" in script and "@image" in script and "Math.floor((value + 0.5) / step)" in script
 
 
 def test_broken_files_have_a_page_with_the_reason_and_no_frame(app) -> None:
