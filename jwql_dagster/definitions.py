@@ -22,7 +22,6 @@ GROUP_MODULES = (
     "jwql_dagster.mast.assets",
     "jwql_dagster.monitoring.assets",
     "jwql_dagster.failures.assets",
-    "jwql_dagster.failures.assets",
     "jwql_dagster.archive.sensors",
     "jwql_dagster.previews.sensors",
     "jwql_dagster.monitoring.sensors",

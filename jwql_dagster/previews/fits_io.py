@@ -34,8 +34,6 @@ from typing import Any, Iterator
 
 import numpy as np
 from astropy.io import fits
-
-from jwql_dagster.failures import reasons
 from astropy.nddata.bitmask import bitfield_to_boolean_mask
 
 from jwql_dagster.failures import reasons
