@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -14,7 +13,8 @@ from jwql_dagster.db.filesystem import load_history
 from jwql_dagster.filesystem.assets import filesystem_plots, filesystem_snapshot
 from jwql_dagster.filesystem.plots import PNG_NAMES
 from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
-from tests.filesystem.conftest import archive_resource, independent_counts, make_file
+from tests.filesystem.tree import independent_counts, make_file
+from tests.plugins.resources import make_resources
 
 SINGLE = {"ops": {"filesystem_snapshot": {"config": {"workers": 1}}}}
 
@@ -23,7 +23,7 @@ def _run(settings, db, instance, tags=None, plots=False):
     res = dg.materialize(
         [filesystem_snapshot, filesystem_plots] if plots else [filesystem_snapshot],
         instance=instance, tags=tags, run_config=SINGLE,
-        resources={"archive": archive_resource(settings), "db": db},
+        resources=make_resources(settings, db=db),
     )
     assert res.success
     return res
@@ -126,7 +126,7 @@ def test_problems_are_reported_without_stopping_the_snapshot(fs_home, sqlite_db,
 def test_missing_archive_root_fails_clearly(jwql_env, sqlite_db) -> None:
     with dg.instance_for_test() as inst:
         res = dg.materialize([filesystem_snapshot], instance=inst, raise_on_error=False, run_config=SINGLE,
-                             resources={"archive": archive_resource(jwql_env), "db": sqlite_db})
+                             resources=make_resources(jwql_env, db=sqlite_db))
     assert not res.success
     assert _rows(sqlite_db, FilesystemGeneral) == []
     failure = [e for e in res.all_events if e.is_step_failure][0]
@@ -135,10 +135,9 @@ def test_missing_archive_root_fails_clearly(jwql_env, sqlite_db) -> None:
 
 def test_definitions_wire_the_group_and_the_daily_schedule(jwql_env) -> None:
     from jwql_dagster.filesystem import assets
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.filesystem import schedules
 
-    defs = dg.Definitions.merge(assets.defs, schedules.defs, dg.Definitions(resources=build_resources(jwql_env)))
+    defs = dg.Definitions.merge(assets.defs, schedules.defs, dg.Definitions(resources=make_resources(jwql_env)))
     dg.Definitions.validate_loadable(defs)
     sched = defs.resolve_schedule_def("filesystem_daily")
     assert sched.default_status == dg.DefaultScheduleStatus.STOPPED

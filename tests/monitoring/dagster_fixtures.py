@@ -45,11 +45,10 @@ def build_defs() -> dg.Definitions:
     """A code location holding the test groups and the real monitoring definitions (resources from env)."""
     from jwql_dagster.monitoring.assets import defs as monitoring_defs
     from jwql_dagster.monitoring.checks import freshness_checks
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.monitoring.sensors import defs as sensor_defs
+    from tests.plugins.resources import make_resources
 
-    resources = build_resources(load_settings())
+    resources = make_resources()
     return dg.Definitions.merge(
         monitoring_defs,
         sensor_defs,

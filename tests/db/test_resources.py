@@ -1,25 +1,17 @@
-"""The jwql tables on SQLite and PostgreSQL: migrations, upserts, transactions, locking, errors."""
+"""JwqlDatabase on SQLite and PostgreSQL: upserts, transactions, SQLite write locking, unreachable servers."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 import threading
 from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
-from jwql_dagster.config import load_settings
-from jwql_dagster.db import models
-from jwql_dagster.db.engine import DatabaseUnavailableError, create_jwql_engine
-from jwql_dagster.db.health import check_database
-from jwql_dagster.db.migrate import VERSION_TABLE, current_revision, head_revision, upgrade
+from jwql_dagster.db.engine import DatabaseUnavailableError
 from jwql_dagster.db.models import File, FileFailure, FilesystemInstrument
 from jwql_dagster.db.resources import JwqlDatabase
+
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -29,18 +21,6 @@ def file_row(name: str, **over) -> dict:
                size=100, mtime=NOW, mtime_ns=1, suffix="rate")
     row.update(over)
     return row
-
-
-def test_migrations_create_every_model_table_exactly(jwql_db: JwqlDatabase) -> None:
-    with jwql_db.engine.connect() as conn:
-        tables = set(sa.inspect(conn).get_table_names())
-        assert set(models.metadata.tables) <= tables
-        assert current_revision(conn) == head_revision()
-        # No column, type, index or constraint of the models is missing from the migrations.
-        diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True, "version_table": VERSION_TABLE}), models.metadata
-        )
-    assert diff == []
 
 
 def test_upsert_twice_leaves_the_same_rows(jwql_db: JwqlDatabase) -> None:
@@ -122,68 +102,3 @@ def test_sqlite_parallel_writers_wait_instead_of_failing(sqlite_db: JwqlDatabase
     assert errors == []
     with sqlite_db.session(readonly=True) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(File)) == 40
-
-
-MIGRATE_SCRIPT = """
-import os, sys, time
-from jwql_dagster.db.engine import create_jwql_engine
-from jwql_dagster.db.migrate import upgrade
-engine = create_jwql_engine(sys.argv[1])
-print("ready", flush=True)
-while not os.path.exists(sys.argv[2]):  # both processes start migrating at the same moment
-    time.sleep(0.005)
-print(upgrade(engine))
-"""
-
-
-def test_first_connection_to_a_fresh_sqlite_file_waits_for_another_writer(tmp_path) -> None:
-    """Switching a new file to WAL needs an exclusive lock, and SQLite fails that at once (no busy
-    handler) while another process is writing: two runs starting on a fresh database used to crash."""
-    path = tmp_path / "fresh.db"
-    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("CREATE TABLE other_process (x)")
-    commit_later = threading.Timer(0.5, writer.execute, args=("COMMIT",))
-    commit_later.start()
-    engine = create_jwql_engine(f"sqlite:///{path}")
-    try:
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("SELECT count(*) FROM other_process").scalar() == 0
-    finally:
-        engine.dispose()
-        commit_later.join()
-        writer.close()
-
-
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_two_processes_migrating_a_fresh_database_both_succeed(backend: str, tmp_path, request) -> None:
-    url = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'fresh.db'}"
-    go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", MIGRATE_SCRIPT, url, str(go)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for p in procs:
-        assert p.stdout.readline().strip() == "ready", p.communicate()[1]
-    go.touch()
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err
-        assert out.strip() == head_revision()
-    with JwqlDatabase(url=url).session(readonly=True) as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(File)) == 0
-
-
-def test_doctor_check_reports_missing_file_without_creating_it(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("JWQL_HOME", str(tmp_path))
-    ok, message = check_database(load_settings())
-    assert ok and "first use" in message
-    assert not (tmp_path / "jwql.db").exists()
-
-
-def test_doctor_check_on_migrated_and_unreachable_databases(jwql_db: JwqlDatabase, monkeypatch) -> None:
-    monkeypatch.setenv("JWQL_DATABASE_URL", jwql_db.url)
-    ok, message = check_database(load_settings())
-    assert ok and "up to date" in message
-    monkeypatch.setenv("JWQL_DATABASE_URL", "postgresql+psycopg2://u:topsecret@127.0.0.1:1/x")
-    ok, message = check_database(load_settings())
-    assert not ok and "topsecret" not in message and "u:***@" in message
