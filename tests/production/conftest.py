@@ -134,3 +134,90 @@ def wait_for_runs(instance, count: int, timeout: float = 300) -> list:
             return runs
         time.sleep(1)
     raise AssertionError(f"runs did not finish in {timeout} s: {[(r.run_id, r.status) for r in runs]}")
+
+
+# ---------------------------------------------------------------- fault tests (test_faults.py, test_restarts.py, ...)
+
+
+@pytest.fixture
+def pg_databases() -> Iterator:
+    """A factory of fresh PostgreSQL databases (``pg_databases("jwql")`` -> name); all dropped afterwards."""
+    require_service(_pg_reachable(), "PostgreSQL")
+    import psycopg2
+
+    made: list[str] = []
+
+    def create(kind: str) -> str:
+        name = f"jwql_dagster_{kind}_{uuid.uuid4().hex[:10]}"
+        conn = psycopg2.connect(PG_ADMIN_DSN)
+        conn.autocommit = True
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        made.append(name)
+        return name
+
+    try:
+        yield create
+    finally:
+        drop_databases(made)
+
+
+def drop_databases(names: list[str]) -> None:
+    import psycopg2
+
+    conn = None
+    for _ in range(30):  # PostgreSQL may still be coming back from a restart test
+        try:
+            conn = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+            break
+        except psycopg2.OperationalError:
+            time.sleep(1)
+    if conn is None:
+        return
+    conn.autocommit = True
+    try:
+        cur = conn.cursor()
+        for name in names:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def fault_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 6-program synthetic archive of the fault tests (read-only: tests copy it if they change it).
+
+    FAULT_TEST_PROGRAMS changes the number of programs (quicker runs while working on the tests)."""
+    root = tmp_path_factory.mktemp("fault-archive") / "archive"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWQL_", "DAGSTER_"))}
+    subprocess.run([sys.executable, "-c", "import sys; from jwql_dagster.cli import main; sys.exit(main())",
+                    "make-archive", str(root), "--programs", os.environ.get("FAULT_TEST_PROGRAMS", "6"), "--size", "small", "--seed", "3"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    return root
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path, pg_databases, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """``stack_factory(archive, **env)`` -> a not yet started :class:`tests.production.stack.Stack` on fresh
+    databases; every process it started (and their descendants) is killed at the end."""
+    from tests.production.stack import Stack
+
+    stacks: list = []
+
+    def make(archive: Path, **extra_env: str):
+        stack = Stack.create(tmp_path, archive, pg_databases("inst"), pg_databases("jwql"), **extra_env)
+        for key in ("DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
+                    "DAGSTER_PG_DB", "JWQL_HOME", "JWQL_FILESYSTEM", "JWQL_DATABASE_URL"):
+            monkeypatch.setenv(key, stack.env[key])
+        stacks.append(stack)
+        return stack
+
+    try:
+        yield make
+    finally:
+        for stack in stacks:
+            stack.stop()
