@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, get_args
 from urllib.parse import quote
 
+import annotated_types
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -223,8 +224,8 @@ def _problem(field: str, error: Mapping[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         return "must start with http:// or https://"
     if kind in ("greater_than_equal", "less_than_equal"):
-        low = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
-        high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
+        low = next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None)
+        high = next((m.le for m in info.metadata if isinstance(m, annotated_types.Le)), None)
         return f"must be between {low} and {high}" if high is not None else f"must be at least {low}"
     return str(error["msg"])
 

@@ -134,10 +134,11 @@ def _select(asset_graph: Any, wanted: list[str]) -> set[Any]:
 def _failure_message(result: Any) -> str:
     for event in result.all_events:
         if event.is_step_failure or event.is_run_failure:
-            error = getattr(event.event_specific_data, "error", None)
+            # StepFailureData and JobFailureData both carry the error (the latter not always).
+            error = event.event_specific_data.error if event.event_specific_data is not None else None
             if error is not None:
                 cause = error
-                while getattr(cause, "cause", None) is not None:
+                while cause.cause is not None:
                     cause = cause.cause
                 return (cause.message or error.message).strip().splitlines()[-1][:300]
             return (event.message or "failed")[:300]

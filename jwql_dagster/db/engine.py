@@ -46,7 +46,8 @@ def sqlite_path(url: str) -> Path | None:
 
 def error_detail(exc: BaseException, url: str) -> str:
     """A one-line reason for a driver error, never containing the password."""
-    orig = getattr(exc, "orig", None) or exc
+    # A DBAPIError wraps the driver's own exception, whose text says what went wrong.
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
     text = " ".join(str(orig).split()) or type(orig).__name__
     password = make_url(url).password
     if password:

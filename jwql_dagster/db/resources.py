@@ -109,7 +109,7 @@ class JwqlDatabase(dg.ConfigurableResource):
         """
         if not rows:
             return 0
-        table: sa.Table = model.__table__ if hasattr(model, "__table__") else model
+        table: sa.Table = model.__table__
         key = tuple(key)
         unknown = [k for k in key if k not in table.c]
         if unknown:

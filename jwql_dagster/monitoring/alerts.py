@@ -171,7 +171,7 @@ def post_webhook(url: str, alert: FailureAlert, timeout: float = TIMEOUT_S) -> i
     except urllib.error.HTTPError as exc:
         raise AlertError(f"webhook {shown} answered HTTP {exc.code}") from None
     except (OSError, urllib.error.URLError) as exc:
-        raise AlertError(f"webhook {shown} failed: {redact(str(getattr(exc, 'reason', exc)))}") from None
+        raise AlertError(f"webhook {shown} failed: {redact(str(exc.reason if isinstance(exc, urllib.error.URLError) else exc))}") from None
 
 
 def send_alert(alert: FailureAlert, smtp_url: str | None, sender: str | None, recipients: Sequence[str], webhook: str | None) -> list[str]:
