@@ -25,8 +25,8 @@ from starlette.staticfiles import StaticFiles
 
 from jwql_dagster.config import Settings
 from jwql_dagster.db import views
-from jwql_dagster.web import paths, science
-from jwql_dagster.web.gallery import FILTER_KEYS, MOSAIC_RE, build_gallery, products_by_stem
+from jwql_dagster.web import paths, science, squares
+from jwql_dagster.web.gallery import FILTER_KEYS, MOSAIC_RE, PRODUCT_RE, build_gallery, products_by_stem
 from jwql_dagster.web.templates import environment
 
 BOKEH_PREFIX = "/bokeh/"
@@ -189,6 +189,28 @@ def create_app(settings: Settings) -> Starlette:
             return FileResponse(path, media_type="image/jpeg")
         return serve
 
+    def square(request: Request) -> Response:
+        """A square gallery picture: ``<stem>_integ<i>.jpg`` of a product, or ``<program>.jpg`` (proposal)."""
+        program, name = request.path_params["program"], request.path_params["name"]
+        if not paths.is_program(program) or not paths.is_plain_name(name):
+            return not_found("No such image.")
+        if name == f"{program}.jpg":
+            source, bare = paths.product_path(settings.thumbnail_root, program, f"{program}.thumb"), True
+        else:
+            m = PRODUCT_RE.match(name)
+            if m is None:
+                return not_found("No such image.")
+            thumb = (paths.product_path(settings.thumbnail_root, program, f"{m['stem']}_integ0.thumb")
+                     if m["integ"] == "0" else None)
+            source, bare = (thumb, True) if thumb else (paths.product_path(settings.preview_root, program, name), False)
+        if source is None:
+            return not_found("No such image.")
+        try:
+            data = squares.square_thumbnail(source, bare)
+        except OSError:
+            return not_found("No such image.")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=60"})
+
     def output(request: Request) -> Response:
         path = paths.output_path(settings.output_root, request.path_params["path"])
         if path is None:
@@ -206,6 +228,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/dashboards", dashboards_page),
         Route("/previews/{program}/{name}", product(settings.preview_root)),
         Route("/thumbnails/{program}/{name}", product(settings.thumbnail_root)),
+        Route("/squares/{program}/{name}", square),
         Route("/outputs/{path:path}", output),
         Route("/healthz", health),
         Mount(BOKEH_PREFIX.rstrip("/") + "/static", app=StaticFiles(directory=science.bokeh_static_dir()), name="bokeh"),

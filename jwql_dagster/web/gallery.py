@@ -35,14 +35,6 @@ class Tile:
     thumbnail: str | None = None  # name in the thumbnail folder
     failures: list[str] = field(default_factory=list)
 
-    def image(self, integration: int = 0) -> tuple[str, str] | None:
-        """(root, name) of the picture of an integration: the thumbnail for 0 when there is one, else the preview."""
-        if integration == 0 and self.thumbnail:
-            return "thumbnails", self.thumbnail
-        if integration in self.integrations:
-            return "previews", f"{self.stem}_integ{integration}.jpg"
-        return None
-
     def values(self) -> dict[str, str]:
         return {"suffix": self.suffix, "detector": self.detector, "filter": self.filter,
                 "exp_type": self.exp_type, "date": self.date}

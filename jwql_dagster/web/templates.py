@@ -57,7 +57,7 @@ or let the file-arrival sensor find the archive.</p>{% endif %}
 {% for p in programs %}
 <div class="tile program"><a href="/programs/{{ p.program }}">
 <div class="square">{% if p.program in with_thumbnail %}<img alt="{{ p.program }}" loading="lazy"
- src="/thumbnails/{{ p.program }}/{{ p.program }}.thumb">{% else %}no thumbnail{% endif %}</div>
+ src="/squares/{{ p.program }}/{{ p.program }}.jpg">{% else %}no thumbnail{% endif %}</div>
 <div class="name">{{ p.program }}</div>
 <div class="meta">{{ p.files }} files · {{ p.instruments|join(", ") or "no instrument" }}</div>
 {% if p.failures %}<span class="badge">{{ p.failures }} failed</span>{% endif %}
@@ -86,13 +86,12 @@ PROGRAM = """{% extends "base.html" %}
 {% for t in tiles %}
 <div class="tile{% if t.failures %} failed{% endif %}" data-stem="{{ t.stem }}">
 <a class="open" href="/files/{{ t.stem }}">
-<div class="square">{% set pic = t.image(0) %}{% if pic %}<img alt="{{ t.stem }}" loading="lazy"
- src="/{{ pic[0] }}/{{ g.program }}/{{ pic[1] }}">{% elif t.integrations %}{% set pic = t.image(t.integrations[0]) %}<img
- alt="{{ t.stem }}" loading="lazy" src="/{{ pic[0] }}/{{ g.program }}/{{ pic[1] }}">{% else %}no preview{% endif %}</div>
+<div class="square">{% if t.thumbnail or t.integrations %}<img alt="{{ t.stem }}" loading="lazy"
+ src="/squares/{{ g.program }}/{{ t.stem }}_integ{{ 0 if t.thumbnail else t.integrations[0] }}.jpg">{% else %}no preview{% endif %}</div>
 <div class="name">{{ t.stem }}</div></a>
 <div class="meta">{{ t.suffix }} · {{ t.detector }}{% if t.filter %} · {{ t.filter }}{% endif %}{% if t.exp_type %} · {{ t.exp_type }}{% endif %}{% if t.date %} · {{ t.date }}{% endif %}</div>
 {% if t.integrations|length > 1 %}<label class="meta">integration
-<select class="integ" data-program="{{ g.program }}" data-stem="{{ t.stem }}" data-thumb="{{ t.thumbnail or '' }}">
+<select class="integ" data-program="{{ g.program }}" data-stem="{{ t.stem }}">
 {% for i in t.integrations %}<option value="{{ i }}">{{ i }}</option>{% endfor %}</select></label>{% endif %}
 {% for reason in t.failures %}<div><span class="badge" title="{{ reason }}">failed</span> <span class="meta">{{ reason }}</span></div>{% endfor %}
 </div>
@@ -105,9 +104,7 @@ document.querySelectorAll("select.integ").forEach(function (sel) {
   sel.addEventListener("change", function () {
     var tile = sel.closest(".tile"), img = tile.querySelector("img"), link = tile.querySelector("a.open");
     var i = sel.value, d = sel.dataset;
-    var src = (i === "0" && d.thumb) ? "/thumbnails/" + d.program + "/" + d.thumb
-                                     : "/previews/" + d.program + "/" + d.stem + "_integ" + i + ".jpg";
-    if (img) { img.src = src; }
+    if (img) { img.src = "/squares/" + d.program + "/" + d.stem + "_integ" + i + ".jpg"; }
     link.href = "/files/" + d.stem + "?integ=" + i;
   });
 });

@@ -207,8 +207,6 @@ TIME_PLOTS_JS = """() => {
 }"""
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 item 4 (filesystem helper): with one snapshot the time axes span "
-                   "2 ms (ticks in microseconds) and plots are 800 px on a 1400 px page; remove this marker with that fix")
 def test_filesystem_dashboard_time_axes_are_sensible_and_full_width_with_one_snapshot(server, page,
                                                                                       tmp_path: Path) -> None:
     url, _ = server

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from html import unescape
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from jwql_dagster.failures import reasons
 from tests.web.client import get
@@ -27,10 +29,11 @@ def test_programs_page_shows_each_program_with_its_proposal_thumbnail(app) -> No
     page = get(app, "/")
     assert page.status == 200 and page.headers["content-type"].startswith("text/html")
     assert f'href="/programs/{P1}"' in page.text and f'href="/programs/{P2}"' in page.text
-    assert f"/thumbnails/{P1}/{P1}.thumb" in srcs(page.text) and f"/thumbnails/{P2}/{P2}.thumb" in srcs(page.text)
+    assert srcs(page.text) == [f"/squares/{P1}/{P1}.jpg", f"/squares/{P2}/{P2}.jpg"]
     for src in srcs(page.text):
         image = get(app, src)
         assert image.status == 200 and image.headers["content-type"] == "image/jpeg" and image.body[:2] == b"\xff\xd8"
+        assert Image.open(io.BytesIO(image.body)).size == (240, 240)
     assert "8 files" in page.text and "4 failed" in page.text  # jw01068: 4 good + 4 broken files, 4 failures
 
 
@@ -42,12 +45,14 @@ def test_program_gallery_groups_by_exposure_with_every_preview_and_failure_badge
     assert {f.removesuffix(".fits") for f in (GARBAGE, TRUNCATED, ALL_NAN, EMPTY)} <= set(shown)
     sections = re.findall(r'<section class="exposure"><h2>([^<]+)</h2>', page.text)
     assert sections[:2] == [E1, E2] and len(sections) == len(set(sections))
-    # every picture of the page is served, as a JPEG
+    # every picture of the page is served, as a square JPEG of the same size for every product type
     pictures = srcs(page.text)
     assert len(pictures) == len(GOOD) + 1  # the four good files and the mosaic; broken files have none
+    assert f"/squares/{P1}/{E2}_nrcb1_rateints_integ0.jpg" in pictures  # a product without a .thumb
     for src in pictures:
         answer = get(app, src)
         assert answer.status == 200 and answer.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(answer.body)).size == (240, 240)
     # failure badges name the cause, in the one wording
     for reason in (reasons.NOT_FITS, reasons.EMPTY_FILE, reasons.no_finite_pixel()):
         assert f'<span class="badge" title="{reason}">failed</span>' in unescape(page.text)
@@ -164,6 +169,8 @@ TRAVERSALS = [
     f"/thumbnails/{P1}/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/outputs/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
     "/outputs/%2Fetc%2Fpasswd", "/outputs/../../../../../etc/passwd", "/outputs/filesystem/..%2F..%2F..%2Fjwql.db",
     "/bokeh/static/..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd", "/files/..%00%2Fetc%2Fpasswd",
+    f"/squares/{P1}/..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd", "/squares/..%2F..%2Fetc/passwd_integ0.jpg",
+    f"/squares/{P1}/..%2F..%2F..%2Fjwql_integ0.jpg", f"/squares/{P1}/%2E%2E_integ0.jpg",
 ]
 
 
@@ -245,3 +252,20 @@ def test_dashboards_link_the_filesystem_mast_and_cron_pages(tmp_path: Path) -> N
         assert get(app, f"/programs/{P1}").status == 404
     finally:
         app.state.db.dispose()
+
+
+def test_square_of_a_product_without_thumbnail_is_its_image_area_not_the_figure(app, world) -> None:
+    import numpy as np
+
+    for stem in (f"{E1}_nrca1_cal", f"{E2}_nrcb1_rateints"):
+        for i in ((0,) if stem.endswith("cal") else (0, 1, 2)):
+            square = np.asarray(Image.open(io.BytesIO(get(app, f"/squares/{P1}/{stem}_integ{i}.jpg").body)))
+            # the preview's white figure (title, axes, colour bar) is cut away: no white row or column is left
+            white = (square > 235).all(axis=2)
+            assert white.mean() < 0.01, (stem, i, white.mean())
+    # a file with a thumbnail: its square is the thumbnail itself, fitted
+    thumb = Image.open(world.settings.thumbnail_root / P1 / f"{E1}_nrca1_rate_integ0.thumb")
+    square = Image.open(io.BytesIO(get(app, f"/squares/{P1}/{E1}_nrca1_rate_integ0.jpg").body))
+    assert thumb.size[0] == thumb.size[1] and square.size == (240, 240)
+    diff = np.abs(np.asarray(square.convert("L"), float) - np.asarray(thumb.convert("L").resize((240, 240)), float))
+    assert diff.mean() < 12
