@@ -1,18 +1,49 @@
 """Atomic file output: a temp file in the target folder, then os.replace, ending with mode 0644.
 
 A reader (a web server, the gallery, a user) never sees a half-written file, and a
-killed process leaves at most a hidden ``.tmp-*`` file, never a partial product.
+killed process leaves at most a hidden ``.tmp-*`` file, never a partial product. The temp
+name carries the writer's host and PID, so a later run can tell a dead writer's leftover
+(:func:`abandoned_temp`) from a file another live process is still writing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 OUTPUT_MODE = 0o644
+TEMP_PREFIX = ".tmp-"
+#: ``.tmp-<stem>-<host>-<pid>-<8 random characters of mkstemp><suffix>``
+_TEMP_NAME = re.compile(r"^\.tmp-.*-([A-Za-z0-9]{1,16})-(\d+)-[a-z0-9_]{8}(\.[^.]*)?$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname().split(".")[0])[:16] or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child its parent has not reaped yet writes nothing more
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def abandoned_temp(name: str) -> bool:
+    """True for a temp file of :func:`atomic_path` whose writer, on this host, is no longer running."""
+    match = _TEMP_NAME.match(name)
+    return bool(match) and match.group(1) == _host() and not _pid_alive(int(match.group(2)))
 
 
 @contextlib.contextmanager
@@ -24,7 +55,8 @@ def atomic_path(target: str | os.PathLike[str], mode: int = OUTPUT_MODE) -> Iter
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.stem[:40]}-", suffix=target.suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.stem[:40]}-{_host()}-{os.getpid()}-",
+                               suffix=target.suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -3,8 +3,8 @@
 Pure code (no Dagster). ``archive_files`` marks a file deleted in the ``files`` table; the
 next preview run of its cell removes what was made from it, by exact stem, and any mosaic
 whose member record names it and that the current member set no longer makes. Temp files
-(``.tmp-*``) of runs killed mid-write are swept once they are old enough not to be a live
-run's.
+(``.tmp-*``) of processes killed mid-write are swept once their writer is gone, or once they
+are old enough not to be a live run's.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection
 
+from jwql_dagster.atomic import abandoned_temp
 from jwql_dagster.previews.gallery import products_of
 from jwql_dagster.previews.members import members_sidecar_name, read_members, sidecar_stem
 
@@ -26,7 +27,8 @@ STALE_TEMP_SECONDS = 3600  # a hidden .tmp-* file this old belongs to a killed r
 
 
 def sweep_stale_temp(folder: Path, max_age_s: float = STALE_TEMP_SECONDS) -> int:
-    """Delete hidden ``.tmp-*`` files left by killed runs; young ones may belong to a run of another instrument."""
+    """Delete hidden ``.tmp-*`` files left by killed processes: those whose writer is dead, and any older
+    than ``max_age_s`` (a writer on another host); a live writer's may belong to a run of another instrument."""
     removed = 0
     limit = time.time() - max_age_s
     try:
@@ -34,7 +36,7 @@ def sweep_stale_temp(folder: Path, max_age_s: float = STALE_TEMP_SECONDS) -> int
             for e in it:
                 if e.name.startswith(".tmp-"):
                     try:
-                        if e.stat().st_mtime < limit:
+                        if abandoned_temp(e.name) or e.stat().st_mtime < limit:
                             os.unlink(e.path)
                             removed += 1
                     except FileNotFoundError:
