@@ -65,7 +65,7 @@ def monitor_status(context: dg.AssetExecutionContext, db: JwqlDatabase, archive:
 
     with db.session() as session:
         records = with_launches(context.instance, monitor_db.load_monitor_records(session, since))
-        if not any(r.run_id == context.run_id for r in records):
+        if not any(r.run_id == context.run.run_id for r in records):
             records.append(current_run_record(context.instance, context.run, GROUP))
         states = compute_status(records, now=now)
         monitor_db.record_status(db, session, states, snapshot_id, date)
