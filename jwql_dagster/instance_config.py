@@ -70,6 +70,7 @@ def default_settings(max_runs: int | None = None) -> dict[str, Any]:
             "start_timeout_seconds": 180,
             "cancel_timeout_seconds": 180,
             "max_resume_run_attempts": 0,
+            "max_runtime_seconds": 86400,
         },
         "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": True},
         "telemetry": {"enabled": False},

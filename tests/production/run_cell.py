@@ -1,5 +1,6 @@
 """``python -m tests.production.run_cell KEY...``: run ``preview_partition_job`` for each program x
 instrument key in this process, on the instance at DAGSTER_HOME, and print one JSON line per key.
+``--stale`` prints instead the cells the daily rescan (``previews_daily_rescan``) would run.
 
 A child process, so the settings (JWQL_* roots) come from the test's environment and not from
 whatever the pytest process imported before.
@@ -13,7 +14,21 @@ import sys
 import dagster as dg
 
 
+def stale() -> int:
+    from jwql_dagster.config import load_settings
+    from jwql_dagster.previews.schedules import stale_cells
+    from jwql_dagster.resources import build_resources
+
+    archive = build_resources(load_settings())["archive"]
+    with dg.DagsterInstance.get() as instance:
+        cells = stale_cells(archive, list(instance.get_dynamic_partitions("program")))
+    print(json.dumps({"stale": [f"{instrument}|{program}" for program, instrument in cells]}), flush=True)
+    return 0
+
+
 def main(keys: list[str]) -> int:
+    if keys == ["--stale"]:
+        return stale()
     from jwql_dagster.definitions import defs
     from jwql_dagster.partitions import split_program_instrument
 

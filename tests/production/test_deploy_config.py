@@ -37,6 +37,7 @@ def test_deploy_instance_config_loads_on_postgres(tmp_path: Path, pg_instance_db
         assert "MONITORING" in instance.get_required_daemon_types()
         assert 0 < instance.run_monitoring_settings["free_slots_after_run_end_seconds"] <= 60
         assert 0 < instance.run_monitoring_poll_interval_seconds <= 60
+        assert instance.run_monitoring_max_runtime_seconds >= 3600  # no run stays in progress forever
         assert instance.run_coordinator.get_run_queue_config().max_user_code_failure_retries > 0
         assert not instance.nux_enabled and not instance.telemetry_enabled
     finally:

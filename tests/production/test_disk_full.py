@@ -51,6 +51,13 @@ def _run_cells(env: dict[str, str], *keys: str) -> dict[str, dict]:
     return {o["key"]: o for o in out}
 
 
+def _stale_cells(env: dict[str, str]) -> list[str]:
+    proc = subprocess.run([sys.executable, "-m", "tests.production.run_cell", "--stale"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return next(json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))["stale"]
+
+
 def _failure_rows(home: Path, program: str) -> list[tuple[str, str, str]]:
     with sqlite3.connect(home / "jwql.db") as conn:
         return conn.execute("SELECT filename, error_type, reason FROM file_failures WHERE program = ? "
@@ -83,6 +90,8 @@ def test_full_preview_disk_fails_the_run_per_file_and_recovers(tmp_path: Path, f
     roots = (small_preview_root, home / "thumbnails")
     assert not broken_images(*roots), "a truncated or undecodable JPEG was left behind"
     assert not temp_files(*roots), "unfinished writes left in the output roots"
+    stale = _stale_cells(env)
+    assert full_key in stale, f"the next daily rescan would not try {full_key} again: {stale}"
 
     # 2. space returns: the same cell is complete, its failure records are gone, the rest of the archive renders
     subprocess.run(["mount", "-o", "remount,size=256m", str(small_preview_root)], check=True)

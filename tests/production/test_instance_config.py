@@ -26,6 +26,7 @@ def test_fresh_instance_gets_recovery_settings_dagster_accepts(tmp_path: Path) -
         assert instance.run_monitoring_enabled and "MONITORING" in instance.get_required_daemon_types()
         assert 0 < instance.run_monitoring_settings["free_slots_after_run_end_seconds"] <= 60
         assert instance.run_monitoring_start_timeout_seconds > 0
+        assert instance.run_monitoring_max_runtime_seconds >= 3600  # no run stays in progress forever
         assert instance.run_retries_enabled and instance.run_retries_max_retries >= 2
         assert instance.get_settings("run_retries")["retry_on_asset_or_op_failure"] is True
         assert "EVENT_LOG_CONSUMER" in instance.get_required_daemon_types()  # the daemon that retries
