@@ -19,7 +19,8 @@ from tests.e2e.support import DemoInstance, Ui
 pytestmark = pytest.mark.e2e
 
 GROUPS = ("previews", "filesystem", "mast", "monitoring")
-PREVIEW_GROUP = ("archive_files", "preview_images", "thumbnails", "proposal_thumbnail", "preview_gallery")
+PREVIEW_GROUP = ("archive_files", "preview_images", "thumbnails", "proposal_thumbnail", "preview_gallery",
+                 "file_failures")
 # (asset, side, neighbour): the Contract's lineage archive_files -> preview_images/thumbnails -> proposal_thumbnail
 EDGES = (
     ("archive_files", "Downstream", "preview_images"),
@@ -28,6 +29,8 @@ EDGES = (
     ("thumbnails", "Upstream", "archive_files"),
     ("thumbnails", "Downstream", "proposal_thumbnail"),
     ("proposal_thumbnail", "Upstream", "thumbnails"),
+    ("file_failures", "Upstream", "archive_files"),  # issue 19: one failure table fed by both recorders
+    ("file_failures", "Upstream", "preview_images"),
 )
 RUN_TIMEOUT_MS = 180_000
 SENSOR_TIMEOUT_MS = 90_000
