@@ -179,19 +179,36 @@ def load() -> str:
     return "load %.1f/%.1f/%.1f" % os.getloadavg()
 
 
-def our_env(home: Path, archive: Path, workers: int) -> dict[str, str]:
-    """A fresh configuration: only this home, this archive and the worker count; no inherited JWQL_/DAGSTER_ settings."""
+def our_env(home: Path, archive: Path, workers: int, bare: bool = False) -> dict[str, str]:
+    """A fresh configuration: only this home, this archive and the worker count; no inherited JWQL_/DAGSTER_ settings.
+
+    The new DAGSTER_HOME gets what the project sets up for a local instance: ``ensure_dagster_home``
+    and, unless ``bare``, the shipped ``dagster dev`` default dagster.yaml (instance_config), when
+    this checkout has them.
+    """
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JWQL_", "DAGSTER_")) and k not in ("MAST_API_URL", "MAST_API_TOKEN")}
     env.update(JWQL_HOME=str(home), DAGSTER_HOME=str(home / "dagster_home"), JWQL_FILESYSTEM=str(archive),
                JWQL_PREVIEW_WORKERS=str(workers), MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
     (home / "dagster_home").mkdir(parents=True, exist_ok=True)
-    try:  # whatever the project's own commands set up in a new DAGSTER_HOME
+    try:
         from jwql_dagster.config import ensure_dagster_home, load_settings
 
         ensure_dagster_home(load_settings(env), env)
     except ImportError:
         pass
+    sections: list[str] = []
+    if not bare:
+        try:
+            from jwql_dagster.instance_config import ensure_instance_config
+        except ImportError:
+            ensure_instance_config = None
+        if ensure_instance_config is not None:
+            sections = ensure_instance_config(home / "dagster_home")
+    yaml_file = home / "dagster_home" / "dagster.yaml"
+    print(f"  instance {home / 'dagster_home'}: "
+          + (f"dagster.yaml with {', '.join(sections) or 'user settings'}" if yaml_file.exists() else "no dagster.yaml (Dagster defaults)"),
+          flush=True)
     return env
 
 
@@ -246,7 +263,7 @@ def path_jwql(args, procs, work: Path, archive: Path, expected) -> dict[str, Any
 
 def path_cli(args, procs, work: Path, archive: Path, expected) -> dict[str, Any]:
     home = fresh(work / "cli")
-    env = our_env(home, archive, args.workers)
+    env = our_env(home, archive, args.workers, args.bare_instance)
     cli = str(BIN / "jwql-dagster")
     print(f"cli: register-programs ({load()})", flush=True)
     t_reg, rc = run_cmd(procs, [cli, "register-programs"], env, home / "register.log", args.timeout)
@@ -280,13 +297,13 @@ def start_dev(procs, home: Path, env: dict[str, str], timeout: float):
 def watch(label: str, gql: dd.GraphQL, t0: float, done: Callable[[], tuple[bool, str]], timeout: float,
           quiet_s: float) -> dict[str, Any]:
     """Poll until ``done()`` and no active run (the figure), then until no run is active or new for ``quiet_s``."""
-    figure = None
+    figure = outputs_at = None
     last_print = last_change = time.perf_counter()
     seen = -1
     while True:
         now = time.perf_counter()
         if now - t0 > timeout:
-            return {"seconds": figure, "timeout": True, "quiet_s": None}
+            return {"seconds": figure, "timeout": True, "quiet_s": None, "outputs_at": outputs_at}
         try:
             active = dd.runs(gql, dd.ACTIVE_RUN_STATUSES)
             total = len(dd.runs(gql))
@@ -297,11 +314,13 @@ def watch(label: str, gql: dd.GraphQL, t0: float, done: Callable[[], tuple[bool,
             continue
         if total != seen or active:
             seen, last_change = total, now
+        if outputs_at is None and ok:
+            outputs_at = now - t0
         if figure is None and ok and not active:
             figure = now - t0
             print(f"{label}: done at {figure:.1f} s ({total} runs); watching {quiet_s:.0f} s for follow-up runs", flush=True)
         if figure is not None and not active and now - last_change >= quiet_s:
-            return {"seconds": figure, "timeout": False, "quiet_s": last_change - t0}
+            return {"seconds": figure, "timeout": False, "quiet_s": last_change - t0, "outputs_at": outputs_at}
         if now - last_print >= 15:
             print(f"{label}: {now - t0:.0f} s, {progress}, runs {total} ({len(active)} active) ({load()})", flush=True)
             last_print = now
@@ -319,7 +338,7 @@ def progress_of(expected, home: Path) -> Callable[[], tuple[bool, str]]:
 
 def path_sensor(args, procs, work: Path, archive: Path, expected) -> dict[str, Any]:
     home = fresh(work / "sensor")
-    env = our_env(home, archive, args.workers)
+    env = our_env(home, archive, args.workers, args.bare_instance)
     print(f"sensor: starting dagster dev ({load()})", flush=True)
     proc, gql, location, repository, _log = start_dev(procs, home, env, args.timeout)
     try:
@@ -335,7 +354,7 @@ def path_sensor(args, procs, work: Path, archive: Path, expected) -> dict[str, A
 
 def path_backfill(args, procs, work: Path, archive: Path, expected) -> dict[str, Any]:
     home = fresh(work / "backfill")
-    env = our_env(home, archive, args.workers)
+    env = our_env(home, archive, args.workers, args.bare_instance)
     t_reg, rc = run_cmd(procs, [str(BIN / "jwql-dagster"), "register-programs"], env, home / "register.log", args.timeout)
     if rc != 0:
         return {"error": f"register-programs exited {rc}: {dd.tail(home / 'register.log')}"}
@@ -432,6 +451,8 @@ def report(results: dict[str, dict[str, Any]], expected, args) -> None:
         if name == "backfill":
             notes.append(f"status {r.get('backfill_status')}, {r.get('backfill_runs')} backfill runs; "
                          f"register-programs {r['register_s']:.1f} s apart")
+        if name == "sensor" and r.get("outputs_at") is not None:
+            notes.append(f"all previews on disk at {r['outputs_at']:.0f} s")
         if r.get("runs_after"):
             notes.append(f"{r['runs_after']} follow-up runs, all idle at {r['quiet_s']:.0f} s")
         if r.get("timeout"):
@@ -492,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per path")
     ap.add_argument("--quiet", type=float, default=40, help="seconds without new or active runs that end a path")
     ap.add_argument("--no-miri-map", action="store_true", help="do not give jwql its MIRI non-science map")
+    ap.add_argument("--bare-instance", action="store_true",
+                    help="no dagster.yaml from jwql_dagster.instance_config: Dagster's own defaults")
     args = ap.parse_args(argv)
     only = [p.strip() for item in args.only for p in item.split(",") if p.strip()] or list(PATHS)
     unknown = set(only) - set(PATHS)
