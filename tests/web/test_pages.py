@@ -269,3 +269,17 @@ def test_square_of_a_product_without_thumbnail_is_its_image_area_not_the_figure(
     assert thumb.size[0] == thumb.size[1] and square.size == (240, 240)
     diff = np.abs(np.asarray(square.convert("L"), float) - np.asarray(thumb.convert("L").resize((240, 240)), float))
     assert diff.mean() < 12
+
+
+def test_issue_19_done_when(app) -> None:
+    """Garbage, truncated and all-NaN files after the previews are made: the four checks of the issue."""
+    failures = get(app, "/failures")
+    assert failures.status == 200
+    for name in (GARBAGE, TRUNCATED, ALL_NAN):
+        assert f">{name}</a>" in failures.text
+    gallery = get(app, f"/programs/{P1}")
+    assert gallery.status == 200 and all(get(app, src).status == 200 for src in srcs(gallery.text))
+    assert len(srcs(gallery.text)) == len(GOOD) + 1
+    assert get(app, "/programs/jw09999").status == 404
+    passwd = get(app, "/files/..%2F..%2Fetc%2Fpasswd")
+    assert passwd.status == 404 and b"root:" not in passwd.body
