@@ -8,10 +8,9 @@ database, so one failed instrument never loses the others' charts;
 
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from jwql_dagster.archive.layout import INSTRUMENTS
 from jwql_dagster.archive.resources import ArchiveFilesystem
@@ -21,10 +20,12 @@ from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.mast import queries
 from jwql_dagster.mast.errors import MastError
 from jwql_dagster.mast.jobs import mast_partitioned_job
-from jwql_dagster.mast.plots import bokeh_inventory_html, inventory_table, matplotlib_inventory_png
 from jwql_dagster.mast.resources import MastService
 from jwql_dagster.metadata import inline_image_md, snapshot_identity
 from jwql_dagster.partitions import instrument_partitions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 GROUP = "mast"
@@ -87,8 +88,10 @@ def mast_inventory(context: dg.AssetExecutionContext, mast: MastService, db: Jwq
     )
 
 
-def keyword_comparison(keywords: dict[str, dict[str, list[tuple[str, str]]]], service: str) -> pd.DataFrame:
+def keyword_comparison(keywords: dict[str, dict[str, list[tuple[str, str]]]], service: str) -> "pd.DataFrame":
     """keyword x instrument table ('dtype' where the instrument has it, '' otherwise), plus how many have it."""
+    import pandas as pd  # loaded by the runs that draw, not by every process that loads the code location
+
     instruments = sorted(keywords)
     names: dict[str, dict[str, str]] = {}
     for inst in instruments:
@@ -119,6 +122,8 @@ def jwst_inventory(context: dg.AssetExecutionContext, db: JwqlDatabase, archive:
     }
     if missing:
         context.log.warning(f"no mast_inventory snapshot for {', '.join(missing)}: charts show the others")
+    from jwql_dagster.mast.plots import bokeh_inventory_html, inventory_table, matplotlib_inventory_png
+
     for service, products in SERVICE_DATAPRODUCTS.items():
         counts = {i: {dp: v["counts"].get((service, dp), 0) for dp in products} for i, v in found.items()}
         table = inventory_table(counts, products)
@@ -176,6 +181,8 @@ def filesystem_characteristics(context: dg.AssetExecutionContext, mast: MastServ
         "filter_pupil": [p for p, _ in pairs], "obs_per_filter_pupil": [n for _, n in pairs], "note": note,
     }
     mast_db.write_characteristics(db, row)
+    import pandas as pd  # loaded by the runs that use it
+
     table = pd.DataFrame(pairs, columns=["filter_pupil", "observations"])
     return dg.MaterializeResult(
         metadata={

@@ -17,9 +17,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import dagster as dg
 
-from jwql_dagster.archive.resources import ArchiveFilesystem, UnsafePathError
+from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.atomic import atomic_copy
-from jwql_dagster.db.failures import deleted_sources, record_failures, recorded_failures
+from jwql_dagster.db.failures import deleted_sources
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.metadata import inline_image_md
 from jwql_dagster.options import JwqlOptions
@@ -32,21 +32,13 @@ from jwql_dagster.previews.jobs import (
     PREVIEW_IMAGES,
     PROPOSAL_THUMBNAIL,
     THUMBNAILS,
-    program_products_job,
+    preview_cells_job,
     preview_partition_job,
+    program_products_job,
 )
-from jwql_dagster.previews.members import members_sidecar_name, mosaic_outputs, record_after_render
-from jwql_dagster.previews.plan import (
-    MOSAIC_PRODUCT,
-    PRODUCT,
-    Plan,
-    SourceFile,
-    partition_sources,
-    plan_partition,
-    product_mtimes,
-)
-from jwql_dagster.previews.pool import execute_tasks, failure_rows, product_of, progress_line
-from jwql_dagster.previews.stale import remove_stale_products, sweep_stale_temp
+from jwql_dagster.previews.cells import CellRun, prepare_cell, record_cell, render_cells
+from jwql_dagster.previews.plan import Plan, SourceFile, product_mtimes
+from jwql_dagster.previews.pool import progress_line
 from jwql_dagster.previews.worker import RenderOutcome
 
 GROUP = "previews"
@@ -102,19 +94,6 @@ def gallery_path(archive: ArchiveFilesystem, program: str) -> Path:
     return Path(archive.safe_output_path(archive.output_root, "previews", program, "index.html"))
 
 
-def _record_mosaic_members(archive: ArchiveFilesystem, program: str, dummy: str,
-                           members: Sequence[SourceFile]) -> str | None:
-    stem = dummy.removesuffix(".fits")
-    jpg, thumb = mosaic_outputs(stem)
-    try:
-        paths = (archive.safe_output_path(archive.preview_root, program, members_sidecar_name(stem)),
-                 archive.safe_output_path(archive.preview_root, program, jpg),
-                 archive.safe_output_path(archive.thumbnail_root, program, thumb))
-    except UnsafePathError as exc:
-        return str(exc)
-    return record_after_render(paths[0], stem, members, paths[1], paths[2])
-
-
 def _inline_thumbnail(made: Sequence[RenderOutcome], plan: Plan, sources: Sequence[SourceFile],
                       thumbnail_dir: Path, policy: str) -> dg.MetadataValue | None:
     """One thumbnail for the UI, only from files the inline policy allows; an existing one when none is new."""
@@ -130,6 +109,48 @@ def _inline_thumbnail(made: Sequence[RenderOutcome], plan: Plan, sources: Sequen
             except Exception:  # noqa: BLE001 - a missing or odd image only loses the picture
                 return None
     return None
+
+
+#: Cells per run of a backfill ("Materialize all" in the UI): a bounded number of runs for the
+#: whole archive, each run paying one Python start-up for up to this many cells.
+CELLS_PER_RUN = 200
+
+
+def _cell_row(cell: CellRun) -> dg.TableRecord:
+    return dg.TableRecord({
+        "program": cell.program, "instrument": cell.instrument, "files": len(cell.sources),
+        "made": cell.count("file", True), "skipped": len(cell.plan.skipped), "failed": cell.count("file", False),
+        "mosaics_made": cell.count("mosaic", True), "mosaics_failed": cell.count("mosaic", False),
+        "removed": cell.removal.total,
+    })
+
+
+def cells_table(cells: Sequence[CellRun]) -> dg.MetadataValue:
+    """Each cell's outcome in a run over many cells (the database has the failure rows of each)."""
+    columns = [dg.TableColumn("program"), dg.TableColumn("instrument")] + [
+        dg.TableColumn(name, "int") for name in
+        ("files", "made", "skipped", "failed", "mosaics_made", "mosaics_failed", "removed")]
+    return dg.MetadataValue.table([_cell_row(c) for c in cells], schema=dg.TableSchema(columns=columns))
+
+
+def _log_cell(context: dg.AssetExecutionContext, cell: CellRun, workers: int) -> None:
+    if cell.swept:
+        context.log.info(f"removed {cell.swept} temporary file(s) left by interrupted runs")
+    removal = cell.removal
+    if removal.total:
+        context.log.info(
+            f"removed {len(removal.previews)} preview(s) and {len(removal.thumbnails)} thumbnail(s) of "
+            f"{len(removal.sources)} file(s) deleted from the archive and {len(removal.mosaics)} mosaic(s) "
+            f"no longer made")
+    if removal.errors:
+        context.log.warning(f"could not remove {len(removal.errors)} stale product(s): "
+                            + "; ".join(removal.errors[:MAX_LISTED]))
+    plan = cell.plan
+    context.log.info(
+        f"{cell.program} {cell.instrument}: {len(cell.sources)} files, {len(plan.tasks)} to render "
+        f"({sum(t.kind == 'mosaic' for t in plan.tasks)} mosaics), {len(plan.skipped)} files and "
+        f"{len(plan.skipped_mosaics)} mosaics up to date, {workers} workers"
+    )
 
 
 @dg.multi_asset(
@@ -151,11 +172,12 @@ def _inline_thumbnail(made: Sequence[RenderOutcome], plan: Plan, sources: Sequen
     },
     deps=[ARCHIVE_FILES],
     partitions_def=program_instrument_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN),
     group_name=GROUP,
     can_subset=False,
-    # Writes file_failures. Each step already renders on every core (JWQL_PREVIEW_WORKERS),
-    # so bounding concurrent preview steps by the db pool costs no throughput.
-    pool="db",
+    # A step renders on every core through its own pool (JWQL_PREVIEW_WORKERS): the 'render'
+    # pool bounds how many such steps run at once (1 per machine: see docs/previews.md).
+    pool="render",
 )
 def preview_assets(
     context: dg.AssetExecutionContext,
@@ -164,102 +186,75 @@ def preview_assets(
     db: JwqlDatabase,
     options: JwqlOptions,
 ) -> Iterator[dg.MaterializeResult]:
-    """Render previews and thumbnails of every file of a program x instrument partition."""
-    program, instrument = split_program_instrument(context.partition_key)
-    preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
-    thumbnail_dir = Path(archive.safe_output_path(archive.thumbnail_root, program))
-    preview_dir.mkdir(parents=True, exist_ok=True)
-    thumbnail_dir.mkdir(parents=True, exist_ok=True)
-
-    swept = sweep_stale_temp(preview_dir) + sweep_stale_temp(thumbnail_dir)
-    if swept:
-        context.log.info(f"removed {swept} temporary file(s) left by interrupted runs")
-    listed = archive.program_files(program)  # every instrument: a name seen anywhere is not gone
-    sources = partition_sources(listed, instrument)
-    plan = plan_partition(sources, instrument, preview_dir, thumbnail_dir, config.overwrite)
-
-    # Files deleted from the archive (archive_files marks them) take their previews with them.
-    present = {item.name for item in listed}
-    gone = sorted(deleted_sources(db, program, instrument) - present)
-    removal = remove_stale_products(archive, program, gone, plan.mosaic_stems if instrument == "nircam" else None)
-    if removal.total:
-        context.log.info(
-            f"removed {len(removal.previews)} preview(s) and {len(removal.thumbnails)} thumbnail(s) of "
-            f"{len(removal.sources)} file(s) deleted from the archive and {len(removal.mosaics)} mosaic(s) "
-            f"no longer made")
-    if removal.errors:
-        context.log.warning(f"could not remove {len(removal.errors)} stale product(s): "
-                            + "; ".join(removal.errors[:MAX_LISTED]))
-    n = len(plan.tasks)
-    context.log.info(
-        f"{program} {instrument}: {len(sources)} files, {n} to render "
-        f"({sum(t.kind == 'mosaic' for t in plan.tasks)} mosaics), {len(plan.skipped)} files and "
-        f"{len(plan.skipped_mosaics)} mosaics up to date, {options.preview_workers} workers"
-    )
+    """Render previews and thumbnails of every file of the run's program x instrument cells (one or a range)."""
+    workers = options.preview_workers
+    cells = [prepare_cell(archive, db, *split_program_instrument(key), config.overwrite)
+             for key in context.partition_keys]
+    for cell in cells:
+        _log_cell(context, cell, workers)
 
     start = time.perf_counter()
-    outcomes: list[RenderOutcome] = []
-    for i, outcome in enumerate(execute_tasks(plan.tasks, options.preview_workers), 1):
-        outcomes.append(outcome)
-        if outcome.ok and outcome.kind == "mosaic":
-            problem = _record_mosaic_members(archive, program, outcome.name, plan.members.get(outcome.name, []))
-            if problem:
-                context.log.warning(f"could not write the member record of {outcome.name} (it is remade "
-                                    f"next run): {problem}")
-        log = context.log.info if outcome.ok else context.log.warning
-        log(progress_line(i, n, outcome))
+    n = sum(len(c.plan.tasks) for c in cells)
+    for i, (cell, outcome) in enumerate(render_cells(archive, cells, workers), 1):
+        (context.log.info if outcome.ok else context.log.warning)(progress_line(i, n, outcome))
     wall = time.perf_counter() - start
+    for cell in cells:
+        for problem in cell.record_problems:
+            context.log.warning(f"could not write the member record of {problem} (the mosaic is remade next run)")
+        record_cell(db, cell, context.run_id)
+    unwritable = [o for c in cells for o in c.outcomes if o.output_error]
+    if unwritable:  # disk full or read-only: fail the run (and so retry it) instead of a quiet success
+        raise dg.Failure(
+            description=f"{len(unwritable)} product(s) could not be written: {unwritable[0].reason}. "
+                        "Each has a failure record; a later run renders them once there is space.",
+            metadata={"failures": failure_table([f for c in cells for f in c.failed])},
+        )
 
-    failed = [(o, plan.members.get(o.name, [])) for o in outcomes if not o.ok]
-    made = [o for o in outcomes if o.ok]
-    succeeded = [(o.name, product_of(o)) for o in made]
-    succeeded += [(name, PRODUCT) for name in plan.skipped]
-    succeeded += [(name, MOSAIC_PRODUCT) for name in plan.skipped_mosaics]
-    # failure rows of deleted files, and of mosaics no longer made (removed just now, or never
-    # rendered and so without a record), are moot: cleared the same way
-    succeeded += [(name, PRODUCT) for name in gone]
-    current = {f"{stem}.fits" for stem in plan.mosaic_stems}
-    recorded_mosaics = set(recorded_failures(db, MOSAIC_PRODUCT, program, instrument))
-    succeeded += [(name, MOSAIC_PRODUCT) for name in sorted(recorded_mosaics - current)]
-    record_failures(db, program, instrument, context.run_id, failure_rows(failed), succeeded)
-
-    file_seconds = [o.seconds for o in outcomes if o.kind == "file"]
+    made = [o for c in cells for o in c.made]
+    failed = [f for c in cells for f in c.failed]
+    file_seconds = [o.seconds for c in cells for o in c.outcomes if o.kind == "file"]
+    programs = sorted({c.program for c in cells})
     common: dict[str, Any] = {
-        "program": program,
-        "instrument": instrument,
-        "files_seen": dg.MetadataValue.int(len(sources)),
-        "files_made": dg.MetadataValue.int(sum(1 for o in made if o.kind == "file")),
-        "files_skipped": dg.MetadataValue.int(len(plan.skipped)),
-        "files_failed": dg.MetadataValue.int(sum(1 for o, _ in failed if o.kind == "file")),
-        "mosaics_made": dg.MetadataValue.int(sum(1 for o in made if o.kind == "mosaic")),
-        "mosaics_skipped": dg.MetadataValue.int(len(plan.skipped_mosaics)),
-        "mosaics_failed": dg.MetadataValue.int(sum(1 for o, _ in failed if o.kind == "mosaic")),
+        "files_seen": dg.MetadataValue.int(sum(len(c.sources) for c in cells)),
+        "files_made": dg.MetadataValue.int(sum(c.count("file", True) for c in cells)),
+        "files_skipped": dg.MetadataValue.int(sum(len(c.plan.skipped) for c in cells)),
+        "files_failed": dg.MetadataValue.int(sum(c.count("file", False) for c in cells)),
+        "mosaics_made": dg.MetadataValue.int(sum(c.count("mosaic", True) for c in cells)),
+        "mosaics_skipped": dg.MetadataValue.int(sum(len(c.plan.skipped_mosaics) for c in cells)),
+        "mosaics_failed": dg.MetadataValue.int(sum(c.count("mosaic", False) for c in cells)),
         "seconds_per_file": dg.MetadataValue.float(round(sum(file_seconds) / len(file_seconds), 4) if file_seconds else 0.0),
         "seconds_total": dg.MetadataValue.float(round(wall, 3)),
-        "workers": dg.MetadataValue.int(options.preview_workers),
+        "workers": dg.MetadataValue.int(workers),
         "overwrite": dg.MetadataValue.bool(config.overwrite),
-        "stale_removed": dg.MetadataValue.int(removal.total),
-        "deleted_files_cleaned": dg.MetadataValue.int(len(removal.sources)),
-        "mosaics_removed": dg.MetadataValue.int(len(removal.mosaics)),
-        "gallery": dg.MetadataValue.path(str(gallery_path(archive, program))),
+        "stale_removed": dg.MetadataValue.int(sum(c.removal.total for c in cells)),
+        "deleted_files_cleaned": dg.MetadataValue.int(sum(len(c.removal.sources) for c in cells)),
+        "mosaics_removed": dg.MetadataValue.int(sum(len(c.removal.mosaics) for c in cells)),
     }
+    if len(cells) == 1:
+        cell = cells[0]
+        common = {"program": cell.program, "instrument": cell.instrument, **common,
+                  "gallery": dg.MetadataValue.path(str(gallery_path(archive, cell.program)))}
+        inline = _inline_thumbnail(cell.made, cell.plan, cell.sources, cell.thumbnail_dir, options.inline_previews)
+        if inline is not None:
+            common["thumbnail"] = inline
+    else:
+        common["cells"] = cells_table(cells)
+        common["programs"] = dg.MetadataValue.int(len(programs))
     if failed:
         common["failures"] = failure_table(failed)
-    inline = _inline_thumbnail(made, plan, sources, thumbnail_dir, options.inline_previews)
-    if inline is not None:
-        common["thumbnail"] = inline
 
+    one = cells[0] if len(cells) == 1 else None
     yield dg.MaterializeResult(
         asset_key=PREVIEW_IMAGES,
-        metadata={**common, "output_folder": dg.MetadataValue.path(str(preview_dir)),
+        metadata={**common, **({"output_folder": dg.MetadataValue.path(str(one.preview_dir))} if one else {}),
                   "previews_written": dg.MetadataValue.int(sum(len(o.previews) for o in made)),
-                  "previews_removed": dg.MetadataValue.int(len(removal.previews))},
+                  "previews_removed": dg.MetadataValue.int(sum(len(c.removal.previews) for c in cells))},
     )
     yield dg.MaterializeResult(
         asset_key=THUMBNAILS,
-        metadata={**common, "output_folder": dg.MetadataValue.path(str(thumbnail_dir)),
+        metadata={**common, **({"output_folder": dg.MetadataValue.path(str(one.thumbnail_dir))} if one else {}),
                   "thumbnails_written": dg.MetadataValue.int(sum(len(o.thumbnails) for o in made)),
-                  "thumbnails_removed": dg.MetadataValue.int(len(removal.thumbnails))},
+                  "thumbnails_removed": dg.MetadataValue.int(sum(len(c.removal.thumbnails) for c in cells))},
     )
 
 
@@ -349,5 +344,5 @@ def preview_gallery(
 defs = dg.Definitions(
     assets=[preview_assets, proposal_thumbnail, preview_gallery],
     asset_checks=[preview_coverage],
-    jobs=[preview_partition_job, program_products_job],
+    jobs=[preview_partition_job, preview_cells_job, program_products_job],
 )

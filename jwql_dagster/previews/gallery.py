@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Collection, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 from jwql_dagster.atomic import atomic_write_text
 
@@ -149,6 +151,8 @@ ul{font-size:12px}</style>
 
 @functools.cache
 def _template() -> jinja2.Template:
+    import jinja2  # only where a page is written: the code location loads without it
+
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     return env.from_string(_TEMPLATE)
 

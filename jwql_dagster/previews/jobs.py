@@ -25,3 +25,11 @@ program_products_job = dg.define_asset_job(
     partitions_def=program_partitions,
     description="Proposal thumbnail and preview gallery of one program.",
 )
+
+preview_cells_job = dg.define_asset_job(
+    "preview_cells_job",
+    selection=dg.AssetSelection.assets(PREVIEW_IMAGES, THUMBNAILS),
+    partitions_def=program_instrument_partitions,
+    description=("Previews of one cell, or of a range of cells in one run (the daily rescan): the files the "
+                 "inventory already knows, re-checked for in-place rewrites."),
+)

@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from jwql_dagster.atomic import atomic_write_text
-from jwql_dagster.previews.mosaic import is_mosaic_name
+from jwql_dagster.previews.mosaic_names import is_mosaic_name
 
 if TYPE_CHECKING:
     from jwql_dagster.previews.plan import SourceFile

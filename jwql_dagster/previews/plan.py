@@ -22,7 +22,7 @@ from jwql_dagster.previews.members import (
     mosaic_outputs,
     sidecar_stem,
 )
-from jwql_dagster.previews.mosaic import MosaicError, create_dummy_filename, group_filenames
+from jwql_dagster.previews.mosaic_names import MosaicError, create_dummy_filename, group_filenames
 from jwql_dagster.previews.worker import RenderTask
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ pool, so the parallelism of rendering never depends on how Dagster runs steps or
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -17,11 +16,6 @@ from jwql_dagster.previews.worker import RenderOutcome, RenderTask, run_task
 
 if TYPE_CHECKING:
     from jwql_dagster.previews.plan import SourceFile
-
-
-def default_workers() -> int:
-    """Processes a render pool uses when not told: the cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

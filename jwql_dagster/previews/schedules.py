@@ -1,8 +1,11 @@
-"""Schedule 'previews_daily_rescan': every program x instrument partition that has files, once a day.
+"""Schedule 'previews_daily_rescan': once a day, the cells whose previews are out of date, in a few runs.
 
 The file-arrival sensor sees new and deleted files through directory mtimes; a file
-rewritten in place keeps its directory's mtime, so a daily pass over every partition
-catches it (the preview assets remake outputs older than their FITS file).
+rewritten in place keeps its directory's mtime, so a daily pass plans every cell with files
+(one listing of the program and of its output folders, as a run would) and asks runs only
+for the cells with something to render. Cells of one instrument go together in runs of up
+to ``CELLS_PER_RUN`` consecutive programs (a partition range), so a day with many stale
+cells still starts a handful of runs, each paying one Python start-up.
 """
 
 from datetime import datetime, timezone
@@ -12,36 +15,83 @@ import dagster as dg
 from jwql_dagster.archive.listing import ArchiveUnavailableError
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.partitions import program_instrument_key
-from jwql_dagster.previews.jobs import preview_partition_job
+from jwql_dagster.previews.jobs import preview_cells_job
+from jwql_dagster.previews.plan import partition_sources, plan_partition
+
+CELLS_PER_RUN = 200
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def stale_cells(archive: ArchiveFilesystem, known_programs: list[str]) -> list[tuple[str, str]]:
+    """(program, instrument) cells of known programs with a file or mosaic whose previews are missing or older."""
+    known = set(known_programs)
+    stale = []
+    for program in archive.programs():
+        if program not in known:
+            continue  # partitions are added by the file-arrival sensor or register-programs
+        listed = archive.program_files(program)
+        preview_dir = archive.safe_output_path(archive.preview_root, program)
+        thumbnail_dir = archive.safe_output_path(archive.thumbnail_root, program)
+        for instrument in sorted({item.instrument for item in listed if item.instrument}):
+            plan = plan_partition(partition_sources(listed, instrument), instrument, preview_dir, thumbnail_dir,
+                                  overwrite=False)
+            if plan.tasks:
+                stale.append((program, instrument))
+    return stale
+
+
+def batched_requests(stale: list[tuple[str, str]], program_order: list[str], day: str) -> list[dg.RunRequest]:
+    """One run per instrument and span of at most CELLS_PER_RUN consecutive programs (in the instance's order).
+
+    A span may include up-to-date cells between stale ones: a run skips them after one listing.
+    """
+    position = {program: i for i, program in enumerate(program_order)}
+    requests = []
+    for instrument in sorted({inst for _, inst in stale}):
+        programs = sorted((p for p, inst in stale if inst == instrument), key=position.__getitem__)
+        start = 0
+        while start < len(programs):
+            end = start
+            while (end + 1 < len(programs)
+                   and position[programs[end + 1]] - position[programs[start]] < CELLS_PER_RUN):
+                end += 1
+            first, last = programs[start], programs[end]
+            if first == last:
+                requests.append(dg.RunRequest(run_key=f"rescan|{day}|{first}|{instrument}",
+                                              partition_key=program_instrument_key(first, instrument)))
+            else:
+                requests.append(dg.RunRequest(
+                    run_key=f"rescan|{day}|{first}..{last}|{instrument}",
+                    tags={RANGE_START: str(program_instrument_key(first, instrument)),
+                          RANGE_END: str(program_instrument_key(last, instrument))}))
+            start = end + 1
+    return requests
 
 
 @dg.schedule(
     name="previews_daily_rescan",
     cron_schedule="30 4 * * *",
-    job=preview_partition_job,
+    job=preview_cells_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Daily re-run of every program x instrument partition that has files (catches in-place rewrites).",
+    description="Daily run of the cells whose previews are out of date (catches in-place rewrites), in a few runs.",
 )
 def previews_daily_rescan(context: dg.ScheduleEvaluationContext, archive: ArchiveFilesystem):
-    """One run request per program x instrument partition with files."""
-    known = set(context.instance.get_dynamic_partitions("program"))
+    """Run requests for the out-of-date cells only, batched by instrument and program span."""
+    known = list(context.instance.get_dynamic_partitions("program"))
     try:
         when = context.scheduled_execution_time
     except Exception:  # noqa: BLE001 - evaluated by hand (tests, "Test schedule" without a time)
         when = None
     day = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
     try:
-        pairs = archive.cells(known)  # partitions are added by the sensor or register-programs
+        stale = stale_cells(archive, known)
     except ArchiveUnavailableError as exc:  # an unmounted archive is not an empty one: request nothing today
         return dg.SkipReason(str(exc))
-    if not pairs:
-        return dg.SkipReason("no program x instrument partition with files")
-    return [
-        dg.RunRequest(run_key=f"rescan|{day}|{program}|{instrument}",
-                      partition_key=program_instrument_key(program, instrument))
-        for program, instrument in pairs
-    ]
+    if not stale:
+        return dg.SkipReason("every program x instrument cell with files is up to date")
+    return batched_requests(stale, known, day)
 
 
 defs = dg.Definitions(schedules=[previews_daily_rescan])

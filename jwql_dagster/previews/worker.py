@@ -7,6 +7,7 @@ written paths or a failure record, so one bad file cannot stop the others.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 import traceback
@@ -40,6 +41,8 @@ class RenderOutcome:
     seconds: float = 0.0
     error_type: str | None = None
     reason: str | None = None
+    #: the outputs could not be written (disk full, quota, read-only): the machine's fault, not the file's
+    output_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -84,14 +87,31 @@ def run_task(task: RenderTask) -> RenderOutcome:
     except MemoryError:
         outcome.error_type = "MemoryError"
         outcome.reason = "out of memory while rendering"
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            _record_exception(outcome, exc)
+        else:
+            outcome.error_type = type(exc).__name__
+            outcome.output_error = True
+            where = os.path.dirname(exc.filename) if isinstance(exc.filename, str) else task.preview_dir
+            outcome.reason = f"cannot write the outputs: {exc.strerror} ({where})"
     except Exception as exc:  # noqa: BLE001 - every per-file problem becomes a record
-        outcome.error_type = type(exc).__name__
-        from jwql_dagster.archive.filenames import UnrecognizedFilenameError
-        from jwql_dagster.previews.fits_io import FitsReadError  # loaded already by the renderer
-
-        # errors that carry a sentence for the user, without the file name their str() repeats
-        reason = (exc.reason if isinstance(exc, (FitsReadError, UnrecognizedFilenameError)) else str(exc)) or \
-            traceback.format_exception_only(type(exc), exc)[-1].strip()
-        outcome.reason = str(reason)[:1000]
+        _record_exception(outcome, exc)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+#: errors of the output side: every later file would fail the same way until someone frees space
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _record_exception(outcome: RenderOutcome, exc: Exception) -> None:
+    """The failure record of a file the renderer could not handle."""
+    from jwql_dagster.archive.filenames import UnrecognizedFilenameError
+    from jwql_dagster.previews.fits_io import FitsReadError  # loaded already by the renderer
+
+    outcome.error_type = type(exc).__name__
+    # errors that carry a sentence for the user, without the file name their str() repeats
+    reason = (exc.reason if isinstance(exc, (FitsReadError, UnrecognizedFilenameError)) else str(exc)) or \
+        traceback.format_exception_only(type(exc), exc)[-1].strip()
+    outcome.reason = str(reason)[:1000]

@@ -290,8 +290,9 @@ def test_preview_job_and_sensor_request_program_products(env) -> None:
                if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"]
     ctx = dg.build_run_status_sensor_context(sensor_name="program_products", dagster_event=success[0].dagster_event,
                                              dagster_instance=instance, dagster_run=run)
-    request = program_products(ctx)
-    assert isinstance(request, dg.RunRequest)
+    requests = program_products(ctx)
+    assert len(requests) == 1 and isinstance(requests[0], dg.RunRequest)
+    request = requests[0]
     assert request.partition_key == P
     assert request.run_key == f"{P}|{result.run_id}"
     # an ad-hoc run of other assets asks for nothing
@@ -426,3 +427,44 @@ def test_proposal_thumbnail_of_a_public_program_is_inlined(jwql_env, sqlite_db) 
     program = "jw03001"
     resources = _proposal_resources(jwql_env, sqlite_db, "public", program)
     assert "thumbnail" in _proposal_metadata(resources, program)
+
+
+def test_code_version_follows_the_rendering_code(tmp_path: Path) -> None:
+    """Any change to a module that decides what a preview looks like changes the previews' code_version."""
+    import shutil
+
+    from jwql_dagster.previews import assets
+    from jwql_dagster.previews.assets import PREVIEW_CODE_VERSION, render_code_version
+
+    folder = Path(assets.__file__).parent
+    for name in ("render.py", "frame.py", "fits_io.py", "mosaic.py", "worker.py"):
+        shutil.copy(folder / name, tmp_path / name)
+    same = render_code_version(tmp_path)
+    assert same == render_code_version(folder) and same.startswith("previews-2+")
+    frame = tmp_path / "frame.py"
+    frame.write_text(frame.read_text().replace("DPI = 100", "DPI = 101"))
+    assert render_code_version(tmp_path) != same
+    assert {spec.code_version for spec in assets.preview_assets.specs} == {PREVIEW_CODE_VERSION}
+
+
+def test_a_code_version_bump_marks_materialized_partitions_stale(env) -> None:
+    """What the UI shows: after a rendering change, partitions made by the old code are stale, others not."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.loader import LoadingContextForTest
+
+    from jwql_dagster.partitions import program_instrument_key
+    from jwql_dagster.previews.assets import preview_assets
+
+    settings, resources, instance = env
+    key = program_instrument_key(P, "niriss")
+    assert dg.materialize([preview_assets], partition_key=key, resources=resources, instance=instance).success
+
+    def status(assets_def) -> StaleStatus:
+        graph = dg.Definitions(assets=[assets_def], resources=resources).resolve_asset_graph()
+        # the resolver behind the UI's "stale" badge (the webserver builds it the same way)
+        resolver = CachingStaleStatusResolver(instance, graph, loading_context=LoadingContextForTest(instance))
+        return resolver.get_status(dg.AssetKey("preview_images"), str(key))
+
+    assert status(preview_assets) == StaleStatus.FRESH
+    bumped = preview_assets.map_asset_specs(lambda spec: spec.replace_attributes(code_version="previews-2+changed"))
+    assert status(bumped) == StaleStatus.STALE

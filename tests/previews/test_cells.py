@@ -1,0 +1,118 @@
+"""One run over many program x instrument cells: each cell rendered, recorded and reported on its own."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from tests.plugins.fits import write_fits
+
+A, B = "jw04000", "jw04001"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+@pytest.fixture
+def two_programs(jwql_env, sqlite_db):
+    """Program A: two NIRCam rate files (a mosaic); program B: a NIRISS rate file and a broken one."""
+    from jwql_dagster.options import JwqlOptions
+    from jwql_dagster.resources import build_resources
+
+    settings = jwql_env
+    visit_a = settings.filesystem / "public" / A / f"{A}001001"
+    for det in ("nrca1", "nrca2"):
+        write_fits(visit_a / f"{A}001001_02102_00001_{det}_rate.fits", det, "rate")
+    visit_b = settings.filesystem / "public" / B / f"{B}001001"
+    write_fits(visit_b / f"{B}001001_02101_00001_nis_rate.fits", "nis", "rate")
+    (visit_b / f"{B}001001_02101_00002_nis_rate.fits").write_bytes(b"not a FITS file")
+    resources = build_resources(settings)
+    resources["db"] = sqlite_db
+    resources["options"] = JwqlOptions(preview_workers=2, max_failure_rate=0.9, inline_previews="public")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("program", [A, B])
+        yield settings, resources, instance
+
+
+def _range_run(resources, instance):
+    from jwql_dagster.previews.assets import preview_assets
+
+    # A range over both dimensions covers the rectangle nircam..niriss x A..B: four cells, two with files.
+    return dg.materialize([preview_assets], resources=resources, instance=instance,
+                          tags={RANGE_START: f"nircam|{A}", RANGE_END: f"niriss|{B}"})
+
+
+def test_one_run_renders_every_cell_and_reports_each(two_programs) -> None:
+    from jwql_dagster.db.models import FileFailure
+
+    settings, resources, instance = two_programs
+    result = _range_run(resources, instance)
+    assert result.success
+    made_a = sorted(p.name for p in (settings.preview_root / A).glob("*.jpg"))
+    assert made_a == [f"{A}001001_02102_00001_NRC_SWA_MOSAIC_rate_integ0.jpg",
+                      f"{A}001001_02102_00001_nrca1_rate_integ0.jpg", f"{A}001001_02102_00001_nrca2_rate_integ0.jpg"]
+    assert [p.name for p in (settings.preview_root / B).glob("*.jpg")] == [f"{B}001001_02101_00001_nis_rate_integ0.jpg"]
+
+    # every cell of the range is a materialized partition in the UI, with the run's per-cell table
+    mats = result.asset_materializations_for_node("preview_assets")
+    partitions = sorted(m.partition for m in mats if m.asset_key == dg.AssetKey("preview_images"))
+    assert partitions == sorted([f"nircam|{A}", f"nircam|{B}", f"niriss|{A}", f"niriss|{B}"])
+    meta = next(m.metadata for m in mats if m.asset_key == dg.AssetKey("preview_images"))
+    rows = {(r.data["program"], r.data["instrument"]): r.data for r in meta["cells"].records}
+    assert rows[(A, "nircam")]["made"] == 2 and rows[(A, "nircam")]["mosaics_made"] == 1
+    assert rows[(B, "niriss")]["made"] == 1 and rows[(B, "niriss")]["failed"] == 1
+    assert rows[(A, "niriss")]["files"] == 0 and rows[(B, "nircam")]["files"] == 0
+    assert meta["files_made"].value == 3 and meta["files_failed"].value == 1 and meta["programs"].value == 2
+    assert [r.data["file"] for r in meta["failures"].records] == [f"{B}001001_02101_00002_nis_rate.fits"]
+
+    # the failure row carries its own cell
+    t = FileFailure.__table__
+    with resources["db"].session(readonly=True) as s:
+        rows_db = s.execute(sa.select(t.c.filename, t.c.program, t.c.instrument, t.c.run_id)).all()
+    assert [(r.filename, r.program, r.instrument, r.run_id) for r in rows_db] == [
+        (f"{B}001001_02101_00002_nis_rate.fits", B, "niriss", result.run_id)]
+
+    # a second run over the same range renders nothing
+    again = _range_run(resources, instance)
+    meta2 = next(m.metadata for m in again.asset_materializations_for_node("preview_assets")
+                 if m.asset_key == dg.AssetKey("preview_images"))
+    assert meta2["files_made"].value == 0 and meta2["files_skipped"].value == 3 and meta2["mosaics_skipped"].value == 1
+
+
+def test_program_products_once_per_program_of_a_batch(two_programs) -> None:
+    from jwql_dagster.previews.sensors import programs_of_run, program_products
+
+    _, resources, instance = two_programs
+    result = _range_run(resources, instance)
+    run = instance.get_run_by_id(result.run_id)
+    assert programs_of_run(run, instance) == [A, B]
+    success = next(e for e in instance.all_logs(result.run_id)
+                   if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS")
+    ctx = dg.build_run_status_sensor_context(sensor_name="program_products", dagster_instance=instance,
+                                             dagster_run=run, dagster_event=success.dagster_event)
+    requests = program_products(ctx)
+    assert sorted(r.partition_key for r in requests) == [A, B]
+    assert len({r.run_key for r in requests}) == 2
+
+
+def test_daily_rescan_batches_stale_cells_and_skips_up_to_date_ones(two_programs) -> None:
+    from jwql_dagster.previews.schedules import batched_requests, previews_daily_rescan, stale_cells
+
+    settings, resources, instance = two_programs
+    archive = resources["archive"]
+    assert stale_cells(archive, [A, B]) == [(A, "nircam"), (B, "niriss")]
+    _range_run(resources, instance)
+    # B's broken file never gets a preview: its cell stays due, A's is up to date
+    assert stale_cells(archive, [A, B]) == [(B, "niriss")]
+    with dg.build_schedule_context(instance=instance, resources={"archive": archive}) as ctx:
+        requests = previews_daily_rescan(ctx)
+    assert [str(r.partition_key) for r in requests] == [f"niriss|{B}"]
+
+    order = [f"jw05{i:03d}" for i in range(450)]
+    stale = [(p, "nircam") for p in order[::2]] + [(order[7], "miri")]
+    batched = batched_requests(stale, order, "2026-01-01")
+    nircam = [r for r in batched if "nircam" in r.run_key]
+    assert len(nircam) == 3  # 225 stale programs over 450 in spans of at most 200 programs
+    assert nircam[0].tags == {"dagster/asset_partition_range_start": f"nircam|{order[0]}",
+                              "dagster/asset_partition_range_end": f"nircam|{order[198]}"}
+    assert [str(r.partition_key) for r in batched if "miri" in r.run_key] == [f"miri|{order[7]}"]
