@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from jwql_dagster.demo.mast_catalog import build_catalog, columns_config, load_catalog
 from jwql_dagster.demo.mast_query import QueryError, run_query
+from jwql_dagster.mast.transport import REQUEST_KINDS
 
 INVOKE_PATH = "/api/v0/invoke"
 COLUMNS_CONFIG_PATH = "/portal/Mashup/Mashup.asmx/columnsconfig"
@@ -292,7 +293,7 @@ class MastServer:
 
     @property
     def counts_by_kind(self) -> dict[str, int]:
-        out = {k: 0 for k in ("invoke", "columnsconfig", "login", "other")}
+        out = dict.fromkeys(REQUEST_KINDS, 0)  # the client counts by the same kinds (mast/transport.py)
         for path, n in self.counts.items():
             out[PATH_KINDS.get(path, "other")] += n
         return out

@@ -12,6 +12,8 @@ from jwql_dagster.mast.errors import MastError
 from jwql_dagster.mast.parse import scrub
 from jwql_dagster.mast.transport import RetryPolicy
 
+_DEFAULTS = RetryPolicy()
+
 
 class MastService(dg.ConfigurableResource):
     """MAST portal API client (token from MAST_API_TOKEN, never logged).
@@ -21,16 +23,18 @@ class MastService(dg.ConfigurableResource):
     them is awaited, not retried.
     """
 
+    # The limits default to RetryPolicy's, the one place they are set; the field names are the
+    # resource's configuration as users and the UI know it.
     url: str = "https://mast.stsci.edu"
     token: Optional[str] = None
-    timeout_s: float = 600.0
-    query_timeout_s: float = 600.0
-    max_retries: int = 4
-    backoff_s: float = 0.5
-    backoff_max_s: float = 8.0
-    total_retry_seconds: float = 120.0
-    poll_seconds: float = 2.0
-    progress_seconds: float = 30.0
+    timeout_s: float = _DEFAULTS.timeout_s
+    query_timeout_s: float = _DEFAULTS.query_timeout_s
+    max_retries: int = _DEFAULTS.max_retries
+    backoff_s: float = _DEFAULTS.backoff_s
+    backoff_max_s: float = _DEFAULTS.backoff_max_s
+    total_retry_seconds: float = _DEFAULTS.total_s
+    poll_seconds: float = _DEFAULTS.poll_s
+    progress_seconds: float = _DEFAULTS.progress_s
     pagesize: int = 50000
     workers: int = 5
 
