@@ -172,7 +172,9 @@ def create_app(settings: Settings) -> Starlette:
         query = request.query_params.get("q", "").strip()
         with db.connect() as conn:
             lines = views.current_failures(conn, query=query or None)
-        return page("failures.html", lines=lines, q=query, ui_url=ui_url)
+        # a file page exists for every name the page route accepts (a failure alone makes one)
+        linkable = {line.stem for line in lines if paths.program_of(line.stem) and paths.is_plain_name(line.stem)}
+        return page("failures.html", lines=lines, q=query, ui_url=ui_url, linkable=linkable)
 
     def dashboards_page(request: Request) -> Response:
         found = []

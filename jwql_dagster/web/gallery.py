@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from jwql_dagster.db.views import FailureLine
+from jwql_dagster.web.paths import is_plain_name
 
 MOSAIC_RE = re.compile(r"^(?P<group>.+)_(?P<detector>NRC_[A-Z]+_MOSAIC)_(?P<suffix>[a-z0-9]+)$")
 PRODUCT_RE = re.compile(r"^(?P<stem>.+)_integ(?P<integ>\d+)\.jpg$")
@@ -34,6 +35,11 @@ class Tile:
     integrations: list[int] = field(default_factory=list)
     thumbnail: str | None = None  # name in the thumbnail folder
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def linkable(self) -> bool:
+        """Whether the file page route accepts this name (odd archive names get a tile but no link)."""
+        return is_plain_name(self.stem)
 
     def values(self) -> dict[str, str]:
         return {"suffix": self.suffix, "detector": self.detector, "filter": self.filter,

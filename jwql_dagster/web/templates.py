@@ -85,7 +85,7 @@ PROGRAM = """{% extends "base.html" %}
 <div class="grid">
 {% for t in tiles %}
 <div class="tile{% if t.failures %} failed{% endif %}" data-stem="{{ t.stem }}">
-<a class="open" href="/files/{{ t.stem }}">
+<a class="open"{% if t.linkable %} href="/files/{{ t.stem }}"{% endif %}>
 <div class="square">{% if t.thumbnail or t.integrations %}<img alt="{{ t.stem }}" loading="lazy"
  src="/squares/{{ g.program }}/{{ t.stem }}_integ{{ 0 if t.thumbnail else t.integrations[0] }}.jpg">{% else %}no preview{% endif %}</div>
 <div class="name">{{ t.stem }}</div></a>
@@ -152,7 +152,7 @@ FAILURES = """{% extends "base.html" %}
 <table class="failures"><tr><th>file</th><th>program</th><th>instrument</th><th>reason</th><th>products</th>
 <th>first seen (UTC)</th><th>last seen (UTC)</th><th>run</th></tr>
 {% for l in lines %}<tr>
-<td class="mono">{% if l.program %}<a href="/files/{{ l.stem }}">{{ l.filename }}</a>{% else %}{{ l.filename }}{% endif %}</td>
+<td class="mono">{% if l.stem in linkable %}<a href="/files/{{ l.stem }}">{{ l.filename }}</a>{% else %}{{ l.filename }}{% endif %}</td>
 <td>{% if l.program %}<a href="/programs/{{ l.program }}">{{ l.program }}</a>{% endif %}</td>
 <td>{{ l.instrument or "" }}</td><td>{{ l.reason }}</td><td>{{ l.products|join(", ") }}</td>
 <td>{{ l.first_seen.strftime("%Y-%m-%d %H:%M:%S") if l.first_seen else "" }}</td>

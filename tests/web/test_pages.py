@@ -283,3 +283,35 @@ def test_issue_19_done_when(app) -> None:
     assert get(app, "/programs/jw09999").status == 404
     passwd = get(app, "/files/..%2F..%2Fetc%2Fpasswd")
     assert passwd.status == 404 and b"root:" not in passwd.body
+
+
+def test_unrecognised_names_link_their_failure_page_odd_names_link_nothing(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from jwql_dagster.config import load_settings
+    from jwql_dagster.db.models import FileFailure
+    from jwql_dagster.db.resources import JwqlDatabase
+    from jwql_dagster.web.app import create_app
+
+    settings = load_settings({"JWQL_HOME": str(tmp_path)})
+    db = JwqlDatabase(url=settings.database_url)
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        db.upsert(s, FileFailure, [{"filename": name, "product": "archive_files", "program": P1, "instrument": None,
+                                    "path": None, "reason": "unrecognised file name: x",
+                                    "error_type": "UnrecognizedFilename", "first_seen": now, "last_seen": now,
+                                    "run_id": "r"} for name in ("jw01068001001_not-a-jwst-name.fits",
+                                                                "jw01068001001 copy (2).fits")], ("filename", "product"))
+    db.dispose()
+    app = create_app(settings)
+    try:
+        page = get(app, "/failures?q=unrecognised")
+        assert '<a href="/files/jw01068001001_not-a-jwst-name">jw01068001001_not-a-jwst-name.fits</a>' in page.text
+        assert "jw01068001001 copy (2).fits" in page.text and page.text.count('href="/files/') == 1
+        file_page = get(app, "/files/jw01068001001_not-a-jwst-name")
+        assert file_page.status == 200 and "unrecognised file name: x" in file_page.text
+        gallery = get(app, f"/programs/{P1}")  # the program exists through its failure; the name has its tile
+        assert gallery.status == 200 and "(unrecognised names)" in gallery.text
+        assert gallery.text.count('href="/files/') == 1  # the odd name has its tile, without a dead link
+    finally:
+        app.state.db.dispose()
