@@ -10,6 +10,11 @@ import dagster as dg
 
 from jwql_dagster.archive.layout import INSTRUMENTS
 
+#: Program x instrument cells per run when many go together (a UI backfill of the whole archive, the
+#: file-arrival sensor after a bulk arrival, the daily rescan): runs of a range of consecutive programs
+#: of one instrument, each paying one Python start-up for up to this many cells.
+CELLS_PER_RUN = 200
+
 program_partitions = dg.DynamicPartitionsDefinition(name="program")
 instrument_partitions = dg.StaticPartitionsDefinition(list(INSTRUMENTS))
 program_instrument_partitions = dg.MultiPartitionsDefinition(

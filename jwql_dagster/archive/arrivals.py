@@ -22,7 +22,7 @@ import errno
 import os
 import stat as statmod
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from jwql_dagster.archive.cursor import (
     CHANGED,
@@ -43,13 +43,11 @@ from jwql_dagster.archive.changes import (
     deletion_line,
     file_line,
 )
+from jwql_dagster.archive.inflight import INFLIGHT_TTL_SECONDS, RETRY_AFTER_SECONDS, InFlight, Outcome
 from jwql_dagster.archive.layout import AREAS, is_fits_name
-from jwql_dagster.archive.links import FOLLOW
+from jwql_dagster.archive.moves import Moves
+from jwql_dagster.archive.requests import plan_requests
 from jwql_dagster.archive.walk import RACY_SECONDS, VANISHED, TreeWalk
-
-# Requested files whose row never appears (failed runs) are forgotten after this long,
-# so a later change of their directory requests them again.
-INFLIGHT_TTL_SECONDS = 86400.0
 
 
 @dataclass
@@ -60,7 +58,7 @@ class _Entry:
     mtime_ns: int
 
 
-class _Scan(TreeWalk):
+class _Scan(TreeWalk, InFlight, Moves):
     def __init__(
         self,
         root: str,
@@ -74,6 +72,10 @@ class _Scan(TreeWalk):
         areas: Sequence[str],
         racy_seconds: float,
         inflight_ttl: float,
+        outcome: Outcome | None,
+        retry_after: float,
+        program_order: Sequence[str],
+        cells_per_run: int,
     ) -> None:
         first = state is None
         super().__init__(root, state if state is not None else empty_state(), first, now, racy_seconds, areas,
@@ -85,6 +87,12 @@ class _Scan(TreeWalk):
         self._materialized: set[tuple[str, str]] | None = None
         self.instrument_of = instrument_of
         self.inflight_ttl = inflight_ttl
+        self.outcome = outcome
+        self.retry_after = retry_after
+        self.program_order = program_order
+        self.cells_per_run = cells_per_run
+        self.attempt_of: dict[str, int] = {}  # file -> its request number, when asked again
+        self.taken: dict[str, str] = {}  # file requested this tick -> its program
         self.batch = 0  # ready files and deletions taken this tick
         self.pending_out: list[str] = []
         self.seen_paths: set[str] = set()
@@ -120,32 +128,16 @@ class _Scan(TreeWalk):
         self.check_root()
         changed = self.walk_tree()
         self.result.changed_dirs = len(changed)
-        self.refresh_inflight()
+        self.take_retries(self.refresh_inflight())
         self.take_pending()
         self.process_changed(changed)
         self.keep_initial_skip()
         self.state["pending"] = sorted(set(self.pending_out))
+        self.result.requests = plan_requests(self.result.changes, self.result.attempts, self.program_order,
+                                             self.cells_per_run)
+        self.name_requests(self.result.requests)
         self.result.cursor = encode_cursor(self.state)
         return self.result
-
-    def refresh_inflight(self) -> None:
-        """Forget requested files once the database shows the requested state (or after the TTL)."""
-        inflight: dict = self.state["inflight"]
-        if not inflight:
-            return
-        ttl_ns = int(self.inflight_ttl * 1e9)
-        for name in [n for n, v in inflight.items() if self.now_ns - int(v[3] * 1e9) > ttl_ns]:
-            del inflight[name]
-        if not inflight or self.known is None:
-            return
-        rows = {k.name: k for k in self.known([], sorted(inflight))}
-        for name, (d, size, mtime_ns, _) in list(inflight.items()):
-            row = rows.get(name)
-            if size < 0:  # a requested deletion is done once the row is gone, deleted or elsewhere
-                if row is None or row.deleted or row.dir != d:
-                    del inflight[name]
-            elif row is not None and not row.deleted and row.dir == d and row.size == size and row.mtime_ns == mtime_ns:
-                del inflight[name]
 
     def add_change(self, rel_dir: str, name: str, line: str, instrument: str) -> None:
         program = rel_dir.split("/")[1]
@@ -156,9 +148,14 @@ class _Scan(TreeWalk):
         if moved_from is not None:
             self.add_change(e.dir, e.name, deletion_line(e.name), instrument)
             self.result.moves += 1
-        self.state["inflight"][e.name] = [e.dir, e.size, e.mtime_ns, round(self.now, 3)]
+        self.mark_inflight(e.name, e.dir, e.size, e.mtime_ns)
+        self.note_attempt(e.name, e.dir, instrument)
         self.batch += 1
         self.result.files += 1
+
+    @staticmethod
+    def entry(name: str, d: str, size: int, mtime_ns: int) -> _Entry:
+        return _Entry(name, d, size, mtime_ns)
 
     def offer(self, e: _Entry, instrument: str, moved_from: str | None) -> None:
         """A new or changed file: take it now, or keep it pending (not settled, or over the cap)."""
@@ -174,15 +171,6 @@ class _Scan(TreeWalk):
             self.pending_out.append(path)
         else:
             self.take_ready(e, instrument, moved_from)
-
-    def with_counterparts(self, dirs: Iterable[str]) -> list[str]:
-        """The directories and their twins in the other areas (where a moved file was recorded)."""
-        out: set[str] = set()
-        for rel in dirs:
-            rest = rel.split("/", 1)[1]
-            out.update(f"{area}/{rest}" for area in self.areas)
-            out.add(rel)
-        return sorted(out)
 
     def take_pending(self) -> None:
         pending = self.state["pending"]
@@ -216,17 +204,6 @@ class _Scan(TreeWalk):
             if row is not None and not row.deleted and (row.dir, row.size, row.mtime_ns) == (d, e.size, e.mtime_ns):
                 continue  # recorded meanwhile (e.g. by a full rescan)
             self.offer(e, instrument, self.moved_from(e, rows_by_name))
-
-    def moved_from(self, e: _Entry, rows_by_name: Mapping[str, KnownFile] | None) -> str | None:
-        """The other directory this file is known in (requested or recorded), if it is a move."""
-        fl = self.state["inflight"].get(e.name)
-        if fl is not None and fl[1] >= 0:
-            return fl[0] if fl[0] != e.dir else None
-        if rows_by_name is not None:
-            row = rows_by_name.get(e.name)
-            if row is not None and not row.deleted and row.dir != e.dir:
-                return row.dir
-        return None
 
     def process_changed(self, changed: list[tuple[str, int]]) -> None:
         if not changed:
@@ -363,7 +340,7 @@ class _Scan(TreeWalk):
                     deferred = True
                     continue
                 self.add_change(rel, name, deletion_line(name), instrument)
-                inflight[name] = [rel, -1, -1, round(self.now, 3)]
+                self.mark_inflight(name, rel, -1, -1)
                 self.batch += 1
                 self.result.files += 1
                 self.result.deletions += 1
@@ -380,27 +357,6 @@ class _Scan(TreeWalk):
         elif visit in visits:
             visits[visit] = self.record_mtime(mtime_ns, INITIAL if mode == INITIAL else CHANGED) if mtime_ns > 0 else CHANGED
 
-    def exists_elsewhere(self, rel: str, name: str) -> bool:
-        area, rest = rel.split("/", 1)
-        for other in self.areas:
-            if other != area and self.listed_file(f"{other}/{rest}/{name}"):
-                return True
-        fl = self.state["inflight"].get(name)
-        return fl is not None and fl[1] >= 0 and fl[0] != rel
-
-    def listed_file(self, rel: str) -> bool:
-        """Whether a listing would show the file ``area/program/visit/name`` (links judged, nothing reported)."""
-        parts = rel.split("/")
-        for depth, kind in ((2, "program"), (3, "visit"), (4, "file")):
-            path = self.abspath("/".join(parts[:depth]))
-            try:
-                st = os.lstat(path)
-            except OSError:
-                return False
-            if statmod.S_ISLNK(st.st_mode) and self.links.judge(path, kind)[0] != FOLLOW:
-                return False
-        return os.path.isfile(self.abspath(rel))
-
 
 
 def scan_archive(
@@ -416,6 +372,10 @@ def scan_archive(
     areas: Sequence[str] = AREAS,
     racy_seconds: float = RACY_SECONDS,
     inflight_ttl: float = INFLIGHT_TTL_SECONDS,
+    outcome: Outcome | None = None,
+    retry_after: float = RETRY_AFTER_SECONDS,
+    program_order: Sequence[str] = (),
+    cells_per_run: int = 1,
 ) -> ScanResult:
     """One sensor tick over the archive at ``root``.
 
@@ -426,10 +386,14 @@ def scan_archive(
     ``max_files`` ready files and deletions are reported; the rest wait for the next
     tick. Raises ArchiveRootMissing when ``root`` is not a directory and CursorError
     for a cursor this scanner did not write; other problems are in ``.problems``.
+
+    ``outcome(run keys)`` tells how the runs of earlier requests ended (inflight.py); the
+    tick's runs are ``.requests``, grouped per ``cells_per_run`` consecutive programs of
+    ``program_order`` (requests.py).
     """
     state = decode_cursor(cursor)
     scan = _Scan(
         os.fspath(root), state, now, settle_seconds, max_files, known, materialized,
-        instrument_of, areas, racy_seconds, inflight_ttl,
+        instrument_of, areas, racy_seconds, inflight_ttl, outcome, retry_after, program_order, cells_per_run,
     )
     return scan.run()

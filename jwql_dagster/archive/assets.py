@@ -6,6 +6,7 @@ What is read and compared is pure code (inventory.py); the SQL is db/files.py.
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -14,26 +15,15 @@ from jwql_dagster.archive.layout import AREAS, preferred_copies
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db import files as files_sql
 from jwql_dagster.db.resources import JwqlDatabase
-from jwql_dagster.partitions import program_instrument_partitions, split_program_instrument
+from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_partitions, split_program_instrument
 
 MAX_LISTED_FAILURES = 50
 MAX_LOGGED_LINKS = 20
 
 
-@dg.asset(
-    partitions_def=program_instrument_partitions,
-    group_name="previews",
-    kinds={"fits", "sql"},
-    pool="db",
-    code_version="1",
-)
-def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase) -> dg.MaterializeResult:
-    """Inventory of the program's FITS files of one instrument (names, areas, sizes, key headers) in the files table."""
-    program, instrument = split_program_instrument(context.partition_key)
-    if not Path(archive.filesystem).is_dir():
-        # An unmounted archive must fail loudly, not mark every file of the partition deleted.
-        raise dg.Failure(f"archive root {archive.filesystem} (JWQL_FILESYSTEM) does not exist or is not mounted; nothing was changed")
-    now = datetime.now(timezone.utc)
+def _inventory_cell(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase, program: str,
+                    instrument: str, now: datetime) -> dict[str, Any]:
+    """Inventory one cell (list, compare with its rows, write) and return its metadata."""
     # Symlinks follow the sensor's rule (archive/links.py): links out of the archive and loops are skipped and reported.
     skipped_links: list[str] = []
     listed = archive.program_files(program, instrument, skipped=skipped_links)
@@ -51,32 +41,63 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
     missing_areas = sorted({existing[n].area for n in gone} - {a for a in AREAS if (Path(archive.filesystem) / a).is_dir()})
     if missing_areas:
         raise dg.Failure(f"archive area(s) {', '.join(missing_areas)} missing under {archive.filesystem} (not mounted?); "
-                         f"{len(gone)} recorded file(s) would be marked deleted, so nothing was changed")
+                         f"{len(gone)} recorded file(s) of {instrument}|{program} would be marked deleted, so they were "
+                         "not changed")
     live = files_sql.write_inventory(db, program, instrument, PRODUCT, rows=inv.rows, seen=inv.seen,
                                      failures=failures, gone=gone, now=now)
 
     by_suffix_area = Counter((f.suffix or "?", f.area) for f in found)
     failure_list = [{"filename": f["filename"], "reason": f["reason"]} for f in failures[:MAX_LISTED_FAILURES]]
     context.log.info(f"{program} {instrument}: {len(found)} files, {len(failures)} failures, {len(gone)} deleted")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": dg.MetadataValue.int(live),
-            "files": dg.MetadataValue.int(len(found)),
-            "total_bytes": dg.MetadataValue.int(sum(f.size for f in found)),
-            "by_suffix": dg.MetadataValue.json(dict(sorted(Counter(f.suffix or "?" for f in found).items()))),
-            "by_area": dg.MetadataValue.json(dict(sorted(Counter(f.area for f in found).items()))),
-            "inventory": dg.MetadataValue.md(markdown_table(by_suffix_area) if found else "_no files_"),
-            "new": dg.MetadataValue.int(stats["new"]),
-            "changed": dg.MetadataValue.int(stats["changed"]),
-            "moved": dg.MetadataValue.int(stats["moved"]),
-            "restored": dg.MetadataValue.int(stats["restored"]),
-            "unchanged": dg.MetadataValue.int(stats["unchanged"]),
-            "deleted": dg.MetadataValue.int(len(gone)),
-            "failure_count": dg.MetadataValue.int(len(failures)),
-            "failures": dg.MetadataValue.json(failure_list),
-            "skipped_links": dg.MetadataValue.json(skipped_links[:MAX_LISTED_FAILURES]),
-        }
-    )
+    return {
+        "dagster/row_count": dg.MetadataValue.int(live),
+        "files": dg.MetadataValue.int(len(found)),
+        "total_bytes": dg.MetadataValue.int(sum(f.size for f in found)),
+        "by_suffix": dg.MetadataValue.json(dict(sorted(Counter(f.suffix or "?" for f in found).items()))),
+        "by_area": dg.MetadataValue.json(dict(sorted(Counter(f.area for f in found).items()))),
+        "inventory": dg.MetadataValue.md(markdown_table(by_suffix_area) if found else "_no files_"),
+        "new": dg.MetadataValue.int(stats["new"]),
+        "changed": dg.MetadataValue.int(stats["changed"]),
+        "moved": dg.MetadataValue.int(stats["moved"]),
+        "restored": dg.MetadataValue.int(stats["restored"]),
+        "unchanged": dg.MetadataValue.int(stats["unchanged"]),
+        "deleted": dg.MetadataValue.int(len(gone)),
+        "failure_count": dg.MetadataValue.int(len(failures)),
+        "failures": dg.MetadataValue.json(failure_list),
+        "skipped_links": dg.MetadataValue.json(skipped_links[:MAX_LISTED_FAILURES]),
+    }
 
+
+def _cells_metadata(cells: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """A run over many cells: totals, and one table row per cell (the UI shows the run's metadata on each
+    partition of the range; every cell's rows and failures are in the database)."""
+    counted = ("files", "new", "changed", "moved", "restored", "unchanged", "deleted", "failure_count")
+    rows = [dg.TableRecord({"program": p, "instrument": i, **{k: m[k].value for k in counted}}) for p, i, m in cells]
+    schema = dg.TableSchema(columns=[dg.TableColumn("program"), dg.TableColumn("instrument")]
+                            + [dg.TableColumn(k, "int") for k in counted])
+    totals = {k: dg.MetadataValue.int(sum(m[k].value for _, _, m in cells)) for k in counted}
+    return {"cells": dg.MetadataValue.int(len(cells)), **totals,
+            "total_bytes": dg.MetadataValue.int(sum(m["total_bytes"].value for _, _, m in cells)),
+            "by_cell": dg.MetadataValue.table(rows, schema=schema)}
+
+
+@dg.asset(
+    partitions_def=program_instrument_partitions,
+    # A backfill of the whole archive ("Materialize all") runs ranges of cells, not one run per cell.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN),
+    group_name="previews",
+    kinds={"fits", "sql"},
+    pool="db",
+    code_version="1",
+)
+def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase) -> dg.MaterializeResult:
+    """Inventory of the program's FITS files of one instrument (names, areas, sizes, key headers) in the files table."""
+    if not Path(archive.filesystem).is_dir():
+        # An unmounted archive must fail loudly, not mark every file of the partition deleted.
+        raise dg.Failure(f"archive root {archive.filesystem} (JWQL_FILESYSTEM) does not exist or is not mounted; nothing was changed")
+    now = datetime.now(timezone.utc)
+    cells = [(program, instrument, _inventory_cell(context, archive, db, program, instrument, now))
+             for program, instrument in map(split_program_instrument, context.partition_keys)]
+    return dg.MaterializeResult(metadata=cells[0][2] if len(cells) == 1 else _cells_metadata(cells))
 
 defs = dg.Definitions(assets=[archive_files])

@@ -68,21 +68,30 @@ class ScanResult:
     files: int = 0  # ready files and deletions in `changes`
     deletions: int = 0
     moves: int = 0
+    retried: int = 0  # files asked for again because the run that covered them failed
     unrecognized: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)  # files whose runs failed MAX_ATTEMPTS times
+    attempts: dict[tuple[str, str], int] = field(default_factory=dict)  # cell -> attempt, when above 1
+    requests: list = field(default_factory=list)  # requests.Request: the runs to ask for
 
     @property
     def programs(self) -> set[str]:
         return {program for program, _ in self.changes}
 
     def run_hash(self, program: str, instrument: str) -> str:
-        return change_hash(self.changes[(program, instrument)])
+        """The hash of one cell's run key (its changed lines, plus ``attempt,<n>`` when asked again)."""
+        lines = self.changes[(program, instrument)]
+        n = self.attempts.get((program, instrument), 1)
+        return change_hash(lines + [f"attempt,{n}"] if n > 1 else lines)
 
     def summary(self) -> str:
         """What was found, in words for a SkipReason or a log line ("no change in 2,102 directories")."""
         parts: list[str] = []
         if self.changes:
             parts.append(f"{self.files:,} file change(s) in {len(self.changes):,} partition(s)")
+        if self.retried:
+            parts.append(f"{self.retried:,} file(s) asked for again after a failed run")
         if self.waiting:
             parts.append(f"{self.waiting:,} file(s) waiting to settle")
         if self.queued or self.deferred_dirs:
@@ -95,6 +104,8 @@ class ScanResult:
                              "no new, replaced or deleted FITS file")
         if self.unrecognized:
             parts.append(f"{len(self.unrecognized):,} unrecognised file name(s) get no partition")
+        if self.given_up:
+            parts.append(f"{len(self.given_up):,} file(s) left to the daily rescan after failed runs")
         if self.problems:
             parts.append(f"{len(self.problems):,} path(s) skipped: unreadable, symlink loops or links out of the "
                          "archive (see the tick log)")

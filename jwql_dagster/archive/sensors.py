@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from jwql_dagster.archive.arrivals import scan_archive
 from jwql_dagster.archive.changes import KnownFile, KnownLookup
 from jwql_dagster.archive.cursor import CursorError, decode_cursor, decode_marker, encode_marker, state_token
+from jwql_dagster.archive.inflight import FAILURE, MAX_ATTEMPTS, PENDING, SUCCESS
+from jwql_dagster.archive.requests import Request
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.archive.walk import ArchiveRootMissing
 from jwql_dagster.config import load_settings
@@ -31,10 +33,19 @@ from jwql_dagster.db.engine import DatabaseUnavailableError
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.db.sensor_state import load_state, save_state
 from jwql_dagster.options import JwqlOptions
-from jwql_dagster.partitions import program_instrument_key, split_program_instrument
+from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_key, split_program_instrument
 
 JOB_NAME = "preview_partition_job"
 SENSOR_NAME = "new_fits_files"
+# Dagster's run tags: the run key and sensor of a sensor's run (retries keep both), the range of a
+# run over several partitions, and the retry bookkeeping of run retries.
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+RETRY_NUMBER_TAG = "dagster/retry_number"
+WILL_RETRY_TAG = "dagster/will_retry"
+AUTO_RETRY_RUN_TAG = "dagster/auto_retry_run_id"
 ARCHIVE_FILES = dg.AssetKey("archive_files")
 MAX_PROBLEMS_LOGGED = 20
 
@@ -125,17 +136,54 @@ def _save(db: JwqlDatabase, token: str | None, text: str) -> str:
     return encode_marker(new)
 
 
+def outcome_of(runs: Sequence[dg.DagsterRun]) -> str:
+    """How a request ended, from its runs (the first and Dagster's retries, which keep its run key tag)."""
+    if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+        return SUCCESS
+    if any(not r.is_finished for r in runs):
+        return PENDING
+    latest = max(runs, key=lambda r: int(r.tags.get(RETRY_NUMBER_TAG, "0")))
+    if latest.tags.get(WILL_RETRY_TAG) == "true" and AUTO_RETRY_RUN_TAG not in latest.tags:
+        return PENDING  # failed, its retry not created yet
+    return FAILURE
+
+
+def run_outcomes(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, str]:
+    """{run key: outcome} of this sensor's requests that have runs (one indexed query per request in flight,
+    as Dagster's own sensor daemon looks run keys up; requests are few because runs cover many cells)."""
+    out: dict[str, str] = {}
+    for key in sorted(keys):
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: key, SENSOR_NAME_TAG: SENSOR_NAME}))
+        if runs:
+            out[key] = outcome_of(runs)
+    return out
+
+
+def run_request(request: Request) -> dg.RunRequest:
+    """The RunRequest of one planned run: one cell by partition key, or a range of cells by Dagster's range tags."""
+    tags = {"jwql/trigger": SENSOR_NAME, "jwql/changed_files": str(request.lines), "jwql/cells": str(len(request.cells))}
+    first = program_instrument_key(request.first, request.instrument)
+    if request.single:
+        return dg.RunRequest(run_key=request.key, partition_key=first, tags=tags)
+    last = program_instrument_key(request.last, request.instrument)
+    return dg.RunRequest(run_key=request.key, tags={**tags, RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)})
+
+
 def evaluate(
     context: dg.SensorEvaluationContext, archive: ArchiveFilesystem, db: JwqlDatabase, options: JwqlOptions
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: scan, then new program partitions and one run request per changed program x instrument."""
+    """One tick: scan, then new program partitions and a bounded number of runs over the changed cells."""
     root = archive.filesystem
+    programs = list(context.instance.get_dynamic_partitions("program"))
     kwargs = dict(
         now=clock(),
         settle_seconds=options.sensor_settle_seconds,
         max_files=options.sensor_max_files_per_tick,
         known=database_lookup(db, root),
         materialized=lambda: materialized_partitions(context.instance),
+        outcome=lambda keys: run_outcomes(context.instance, keys),
+        program_order=programs,
+        cells_per_run=CELLS_PER_RUN,
     )
     try:
         try:
@@ -152,24 +200,18 @@ def evaluate(
         return dg.SkipReason(f"jwql database unavailable ({db.masked_url}): {type(exc).__name__}; will retry")
 
     _log_problems(context, result.problems)
+    if result.given_up:
+        context.log.warning(f"runs failed {MAX_ATTEMPTS} times for {len(result.given_up)} file(s), left to the daily "
+                            f"rescan: {', '.join(result.given_up[:MAX_PROBLEMS_LOGGED])}")
     if not result.changes:
         return dg.SensorResult(skip_reason=dg.SkipReason(result.summary()), cursor=cursor)
 
-    context.log.info(result.summary())
-    existing = set(context.instance.get_dynamic_partitions("program"))
-    new_programs = sorted(result.programs - existing)
-    run_requests = []
-    for (program, instrument), lines in sorted(result.changes.items()):
-        key = program_instrument_key(program, instrument)
-        run_requests.append(
-            dg.RunRequest(
-                run_key=f"{key}|{result.run_hash(program, instrument)}",
-                partition_key=key,
-                tags={"jwql/trigger": "new_fits_files", "jwql/changed_files": str(len(lines))},
-            )
-        )
+    context.log.info(f"{result.summary()}; {len(result.requests)} run(s)")
+    known = set(programs)
+    new_programs = sorted(result.programs - known)
     dynamic = [dg.AddDynamicPartitionsRequest(partitions_def_name="program", partition_keys=new_programs)] if new_programs else []
-    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=dynamic, cursor=cursor)
+    return dg.SensorResult(run_requests=[run_request(r) for r in result.requests],
+                           dynamic_partitions_requests=dynamic, cursor=cursor)
 
 
 _settings = load_settings()

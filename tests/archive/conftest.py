@@ -130,16 +130,17 @@ class Ticker:
     """Drives ticks: the clock moves 100 s before each one, the cursor is passed along."""
 
     def __init__(self, archive: FakeArchive, table: FakeFilesTable, settle: float = 10.0, cap: int = 5000,
-                 materialized: set[tuple[str, str]] | None = None) -> None:
+                 materialized: set[tuple[str, str]] | None = None, **scan_options) -> None:
         self.archive, self.table, self.settle, self.cap = archive, table, settle, cap
         self.materialized = materialized or set()
+        self.scan_options = scan_options  # outcome=, retry_after=, program_order=, cells_per_run=
         self.cursor: str | None = None
 
     def tick(self, advance: float = 100.0) -> ScanResult:
         self.archive.advance(advance)
         result = scan_archive(
             self.archive.root, self.cursor, now=self.archive.t, settle_seconds=self.settle, max_files=self.cap,
-            known=self.table, materialized=lambda: self.materialized,
+            known=self.table, materialized=lambda: self.materialized, **self.scan_options,
         )
         self.cursor = result.cursor
         return result

@@ -278,3 +278,101 @@ def test_first_pass_over_capped_ticks_requests_every_file_of_unmaterialized_part
         requested += [ln.split(",")[0] for lines in result.changes.values() for ln in lines]
         t.materialized = {("jw01068", "nircam")}  # the first run finished before the next tick
     assert sorted(requested) == sorted(names)
+
+
+# ------------------------------------------------------------------ a request is not handled until its run succeeded
+
+
+class Runs:
+    """The outcome of each request's run, as the sensor reads it from the instance (run key -> outcome)."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}
+        self.asked: list[set[str]] = []
+
+    def __call__(self, keys: set[str]) -> dict[str, str]:
+        self.asked.append(set(keys))
+        return {k: self.status[k] for k in keys if k in self.status}
+
+
+def requested(result: ScanResult) -> dict[str, str]:
+    """file name -> run key of the request that covers it."""
+    return {ln.split(",")[0]: r.key for r in result.requests for cell in r.cells for ln in result.changes[cell]}
+
+
+def test_a_file_whose_run_failed_is_asked_for_again_with_a_new_key_even_if_its_row_was_written(archive, table):
+    """The run's inventory step wrote the row, then its preview step was killed: the file is not handled."""
+    runs = Runs()
+    t = baseline(archive, table, outcome=runs, retry_after=250)
+    new = archive.add(fits_name(1068, "nircam", 3))
+    first = t.tick()
+    key = requested(first)[new.name]
+    assert key == f"nircam|jw01068|{change_hash([line(new)])}"  # the Contract's key on a first request
+    table.record(archive)  # archive_files recorded it
+    runs.status[key] = "pending"
+    assert t.tick().changes == {}  # running: kept in flight although the row is there
+    runs.status[key] = "failure"
+    assert t.tick(advance=100).changes == {}  # requested 200 s ago by the tick clock: waits for retry_after
+    again = t.tick(advance=100)
+    assert again.changes == {("jw01068", "nircam"): [line(new)]} and again.retried == 1
+    new_key = requested(again)[new.name]
+    assert new_key != key and new_key == f"nircam|jw01068|{change_hash([line(new), 'attempt,2'])}"
+    runs.status[new_key] = "success"
+    assert t.tick().changes == {}
+    assert decode_cursor(t.cursor)["inflight"] == {}  # handled: its run succeeded
+
+
+def test_a_run_that_succeeded_ends_the_request_and_a_pending_one_keeps_it(archive, table):
+    runs = Runs()
+    t = baseline(archive, table, outcome=runs)
+    new = archive.add(fits_name(2000, "niriss", 3), area="proprietary")
+    key = requested(t.tick())[new.name]
+    assert decode_cursor(t.cursor)["inflight"][new.name][4] == key
+    runs.status[key] = "pending"
+    for _ in range(3):
+        assert t.tick(advance=1000).changes == {}
+        assert new.name in decode_cursor(t.cursor)["inflight"]
+    runs.status[key] = "success"
+    assert t.tick().changes == {} and decode_cursor(t.cursor)["inflight"] == {}
+
+
+def test_a_deletion_whose_run_failed_is_asked_for_again(archive, table):
+    runs = Runs()
+    t = baseline(archive, table, outcome=runs, retry_after=0)
+    name = fits_name(1068, "miri", 2, visit=2)
+    archive.remove(name)
+    key = requested(t.tick())[name]
+    runs.status[key] = "failure"
+    again = t.tick()
+    assert again.changes == {("jw01068", "miri"): [f"{name},-1,-1"]} and requested(again)[name] != key
+
+
+def test_after_repeated_failures_the_sensor_leaves_the_file_to_the_daily_rescan(archive, table):
+    from jwql_dagster.archive.inflight import MAX_ATTEMPTS
+
+    runs = Runs()
+    t = baseline(archive, table, outcome=runs, retry_after=0)
+    new = archive.add(fits_name(1068, "nircam", 3))
+    keys = []
+    result = t.tick()
+    for _ in range(MAX_ATTEMPTS):
+        keys.append(requested(result)[new.name])
+        runs.status[keys[-1]] = "failure"
+        result = t.tick()
+    assert len(set(keys)) == MAX_ATTEMPTS
+    assert result.changes == {} and result.given_up == [f"public/jw01068/jw01068001001/{new.name}"]
+    assert "left to the daily rescan" in result.summary()
+    assert t.tick().changes == {} and decode_cursor(t.cursor)["inflight"] == {}
+
+
+def test_changes_in_many_programs_go_into_a_bounded_number_of_runs(archive, table):
+    """Every changed cell is in exactly one run; runs cover spans of cells_per_run programs of one instrument."""
+    t = baseline(archive, table, cells_per_run=10, program_order=["jw01068", "jw02000"])
+    new = [archive.add(fits_name(3000 + p, "nircam", 1)) for p in range(25)]
+    new.append(archive.add(fits_name(1068, "nircam", 3)))
+    result = t.tick()
+    assert len(result.changes) == 26
+    assert [(r.instrument, r.first, r.last, len(r.cells)) for r in result.requests] == [
+        ("nircam", "jw01068", "jw03007", 9), ("nircam", "jw03008", "jw03017", 10), ("nircam", "jw03018", "jw03024", 7)]
+    assert sorted(requested(result)) == sorted(p.name for p in new)
+    assert sum(r.lines for r in result.requests) == result.files == 26

@@ -17,7 +17,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from astropy.io import fits
 
 import jwql_dagster.archive.sensors as nff
 from jwql_dagster.archive.assets import archive_files
@@ -26,7 +25,7 @@ from jwql_dagster.archive.changes import KnownFile, ScanResult
 from jwql_dagster.archive.cursor import decode_cursor
 from jwql_dagster.archive.links import ArchiveLinks
 from jwql_dagster.db.models import File
-from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
+from jwql_dagster.resources import JwqlDatabase, JwqlOptions
 from tests.archive.conftest import P, FakeFilesTable, archive_view, fits_file, plain_file, rate_name, resource_at
 
 

@@ -17,6 +17,7 @@ from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.archive.changes import change_hash
 from jwql_dagster.archive.filenames import quick_classify
 from jwql_dagster.db.models import File
+from jwql_dagster.partitions import program_instrument_partitions
 from jwql_dagster.db.sensor_state import KEEP, load_state, save_state, snapshot_sizes
 from jwql_dagster.resources import ArchiveFilesystem, JwqlDatabase, JwqlOptions
 from tests.archive.conftest import FakeArchive, fits_name
@@ -257,6 +258,15 @@ def test_database_lookup_of_thousands_of_changed_folders(sqlite_db, tmp_path):
     assert all(k.dir == f"public/{k.name[:7]}/{k.name[:13]}" for k in got)
 
 
+def covered_cells(request: dg.RunRequest, program_order: list[str]) -> list[str]:
+    """The cells one run request covers, in order: its partition, or the programs of its range."""
+    if request.partition_key is not None:
+        return [str(request.partition_key)]
+    (inst, first), (_, last) = (request.tags[f"dagster/asset_partition_range_{end}"].split("|") for end in ("start", "end"))
+    i, j = program_order.index(first), program_order.index(last)
+    return [f"{inst}|{p}" for p in program_order[i:j + 1]]
+
+
 def test_ticks_and_archive_files_runs_agree(small_archive, tmp_path: Path, sqlite_db: JwqlDatabase):
     root = tmp_path / "archive"
     shutil.copytree(small_archive.root, root)
@@ -273,17 +283,22 @@ def test_ticks_and_archive_files_runs_agree(small_archive, tmp_path: Path, sqlit
 
     with dg.instance_for_test() as instance:
         first = tick(instance, None)
-        partitions = sorted(str(r.partition_key) for r in first.run_requests)
-        expected = sorted({f"{rec['instrument']}|{rec['program']}" for rec in small_archive.truth["files"].values()})
-        assert partitions == expected
+        expected = {f"{rec['instrument']}|{rec['program']}" for rec in small_archive.truth["files"].values()}
         assert sorted(first.dynamic_partitions_requests[0].partition_keys) == small_archive.programs
         instance.add_dynamic_partitions("program", small_archive.programs)
+        # one run per instrument, each over the range of programs with changed cells of that instrument
+        covered = [covered_cells(r, small_archive.programs) for r in first.run_requests]
+        assert len(first.run_requests) == len({k.split("|")[0] for k in expected})
+        assert set().union(*covered) >= expected and all(c[0] in expected and c[-1] in expected for c in covered)
 
-        # run archive_files for every requested partition, as the launched runs would
-        for key in partitions:
-            result = dg.materialize([archive_files], partition_key=key, instance=instance,
-                                    resources={"archive": archive, "db": sqlite_db})
-            assert result.success
+        # run every request as the daemon would launch it (a range through Dagster's range tags)
+        job = dg.define_asset_job("inventory", selection=[archive_files], partitions_def=program_instrument_partitions)
+        defs = dg.Definitions(assets=[archive_files], jobs=[job], resources={"archive": archive, "db": sqlite_db})
+        for request in first.run_requests:
+            run = defs.resolve_job_def("inventory").execute_in_process(
+                instance=instance, partition_key=request.partition_key, tags=request.tags)
+            assert run.success
+        assert {str(k) for k in instance.get_materialized_partitions(dg.AssetKey("archive_files"))} >= expected
         settled = tick(instance, first.cursor)
         assert settled.run_requests == []
         state = nff.stored_state(sqlite_db, settled.cursor)
@@ -312,7 +327,15 @@ def test_the_cursor_names_the_state_and_stays_small_however_many_folders(archive
         archive.add(fits_name(program, "nircam", 1))
     res = resources(archive.root, sqlite_db)
     first = tick(instance, archive, res, None)
-    assert len(first.run_requests) == 303 and len(first.cursor) < 100
+    # a bounded number of runs for 303 changed cells: per instrument, spans of CELLS_PER_RUN programs
+    assert len(first.run_requests) == 4 and len(first.cursor) < 100
+    order = sorted({p.name for p in (archive.root / "public").iterdir()} | {"jw02000"})
+    covered = [c for r in first.run_requests for c in covered_cells(r, order)]
+    changed = {f"{i}|{p}" for p, i in [("jw01068", "nircam"), ("jw01068", "miri"), ("jw02000", "niriss")]}
+    spanned = {"nircam|jw02000"}  # between two changed nircam cells of one range: its run finds nothing to do
+    assert set(covered) == changed | {f"nircam|jw0{n}" for n in range(3000, 3300)} | spanned
+    assert len(covered) == len(set(covered))  # no cell in two runs
+    assert sum(int(r.tags["jwql/cells"]) for r in first.run_requests) == 303
     state = nff.stored_state(sqlite_db, first.cursor)
     visits = sum(len(p[1]) for area in state["tree"].values() for p in area[1].values())
     assert visits == 303
@@ -385,3 +408,71 @@ def test_only_the_newest_snapshots_are_kept(sqlite_db):
     assert load_state(sqlite_db, "s", "tok5") is None  # pruned
     assert load_state(sqlite_db, "other", "tok0") == "another sensor's"
     assert len(snapshot_sizes(sqlite_db, "s")) == KEEP
+
+
+# ------------------------------------------------------------------ a request is handled when its run succeeded
+
+
+@dg.op
+def _killed() -> None:
+    raise RuntimeError("worker killed")
+
+
+@dg.op
+def _done() -> None:
+    pass
+
+
+@dg.job
+def failing_job() -> None:
+    _killed()
+
+
+@dg.job
+def succeeding_job() -> None:
+    _done()
+
+
+def finish_run(instance: dg.DagsterInstance, run_key: str, ok: bool) -> dg.DagsterRun:
+    """A finished run of the sensor's request ``run_key`` (only its tags and status matter to the sensor)."""
+    job = succeeding_job if ok else failing_job
+    result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                    tags={nff.RUN_KEY_TAG: run_key, nff.SENSOR_NAME_TAG: nff.SENSOR_NAME})
+    return result.dagster_run
+
+
+def test_a_cell_whose_run_failed_is_requested_again_until_a_run_succeeds(archive, instance, sqlite_db):
+    """Issue 20: the sensor never counts a file as handled because a run was requested for it."""
+    from jwql_dagster.archive.inflight import RETRY_AFTER_SECONDS
+
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db)
+    cursor = tick(instance, archive, res, None).cursor
+    archive.add(fits_name(1068, "nircam", 3))
+    first = tick(instance, archive, res, cursor)
+    [request] = first.run_requests
+    record_files(sqlite_db, archive)  # the run's inventory step wrote the row, then the run was killed
+    finish_run(instance, request.run_key, ok=False)
+    waiting = tick(instance, archive, res, first.cursor)
+    assert waiting.run_requests == []  # Dagster's own retries get their chance first
+    archive.advance(RETRY_AFTER_SECONDS)
+    again = tick(instance, archive, res, waiting.cursor)
+    assert [str(r.partition_key) for r in again.run_requests] == ["nircam|jw01068"]
+    assert again.run_requests[0].run_key != request.run_key  # a new key: Dagster launches it
+    finish_run(instance, again.run_requests[0].run_key, ok=True)
+    done = tick(instance, archive, res, again.cursor)
+    assert done.run_requests == [] and nff.stored_state(sqlite_db, done.cursor)["inflight"] == {}
+
+
+def test_a_failed_run_with_a_retry_coming_is_still_pending(instance):
+    run = finish_run(instance, "nircam|jw01068|0123456789abcdef", ok=False)
+    assert nff.run_outcomes(instance, {"nircam|jw01068|0123456789abcdef", "other"}) == {
+        "nircam|jw01068|0123456789abcdef": "failure"}
+    instance.add_run_tags(run.run_id, {nff.WILL_RETRY_TAG: "true"})
+    assert nff.run_outcomes(instance, {"nircam|jw01068|0123456789abcdef"}) == {"nircam|jw01068|0123456789abcdef": "pending"}
+    instance.add_run_tags(run.run_id, {nff.AUTO_RETRY_RUN_TAG: "some-run-id"})
+    retry = finish_run(instance, "nircam|jw01068|0123456789abcdef", ok=True)
+    assert retry.status == dg.DagsterRunStatus.SUCCESS
+    assert nff.run_outcomes(instance, {"nircam|jw01068|0123456789abcdef"}) == {"nircam|jw01068|0123456789abcdef": "success"}
