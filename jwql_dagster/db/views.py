@@ -8,6 +8,7 @@ leave out files the archive no longer holds, and take a plain SQLAlchemy connect
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
@@ -17,6 +18,41 @@ import sqlalchemy as sa
 from jwql_dagster.db.models import File, FileFailure
 
 LIKE_ESCAPE = "\\"
+
+
+class ReadOnlyDatabase:
+    """The jwql tables for a reader such as the web pages: one engine, schema brought up to date on first use,
+    and on SQLite transactions that never take the write lock (so pages never wait for a run's writes)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: sa.Engine | None = None
+        self._base: sa.Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> sa.Engine:
+        with self._lock:
+            if self._engine is None:
+                from jwql_dagster.db.engine import SQLITE_BEGIN_OPTION, create_jwql_engine
+                from jwql_dagster.db.migrate import upgrade
+
+                engine = create_jwql_engine(self.url)
+                upgrade(engine)  # a server started before any run still finds the tables
+                self._base = engine
+                if engine.dialect.name == "sqlite":  # readers never take the write lock
+                    engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+                self._engine = engine
+            return self._engine
+
+    def connect(self) -> sa.Connection:
+        return self.engine.connect()
+
+    def dispose(self) -> None:
+        """Close the pooled connections (the engine with the options shares the base engine's pool)."""
+        if self._base is not None:
+            self._base.dispose()
+        self._engine = self._base = None
 
 
 @dataclass

@@ -21,3 +21,11 @@ def no_finite_pixel(integration: int | None = None, extension: str = SCIENCE_EXT
     """
     where = f"the {extension} frame" if integration is None else f"integration {integration} of the {extension} data"
     return f"no finite science pixel in {where}"
+
+
+class NoFinitePixelError(ValueError):
+    """A frame without one finite science pixel: recorded as the file's failure, never drawn as data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

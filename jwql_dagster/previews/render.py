@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from jwql_dagster.atomic import atomic_write_bytes
-from jwql_dagster.failures.reasons import no_finite_pixel
+from jwql_dagster.failures.reasons import NoFinitePixelError, no_finite_pixel
 from jwql_dagster.previews.fits_io import open_science
 from jwql_dagster.previews.frame import (
     colormap_lut,
@@ -57,14 +57,6 @@ __all__ = [
     "stretch",
     "wants_thumbnail",
 ]
-
-class NoFinitePixelError(ValueError):
-    """A frame without one finite science pixel: recorded as the file's failure, never drawn as data."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
 
 #: jwql's default clip fraction at each end of the value distribution.
 CLIP_PERCENT = 0.01

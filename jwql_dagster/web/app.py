@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
@@ -25,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from jwql_dagster.config import Settings
 from jwql_dagster.db import views
+from jwql_dagster.db.views import ReadOnlyDatabase
 from jwql_dagster.web import paths, science, squares
 from jwql_dagster.web.gallery import FILTER_KEYS, MOSAIC_RE, PRODUCT_RE, build_gallery, products_by_stem
 from jwql_dagster.web.templates import environment
@@ -42,37 +41,6 @@ MEDIA_TYPES = {".jpg": "image/jpeg", ".thumb": "image/jpeg", ".png": "image/png"
                ".csv": "text/csv", ".json": "application/json", ".svg": "image/svg+xml", ".txt": "text/plain"}
 HEADER_COLUMNS = ("area", "instrument", "detector", "suffix", "exp_type", "filter", "pupil", "subarray", "nints",
                   "ngroups", "date_obs")
-
-
-class Database:
-    """A read-only view of the jwql tables: one engine, schema brought up to date on first use."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine: sa.Engine | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> sa.Engine:
-        with self._lock:
-            if self._engine is None:
-                from jwql_dagster.db.engine import SQLITE_BEGIN_OPTION, create_jwql_engine
-                from jwql_dagster.db.migrate import upgrade
-
-                engine = create_jwql_engine(self.url)
-                upgrade(engine)  # a server started before any run still finds the tables
-                if engine.dialect.name == "sqlite":  # readers never take the write lock
-                    engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-                self._engine = engine
-            return self._engine
-
-    def connect(self) -> sa.Connection:
-        return self.engine.connect()
-
-    def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
 
 
 def _listing(folder: Path) -> list[str]:
@@ -93,7 +61,7 @@ def _when(path: Path) -> str | None:
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app of the quicklook pages for one configuration."""
     env = environment()
-    db = Database(settings.database_url)
+    db = ReadOnlyDatabase(settings.database_url)
     ui_url = settings.ui_url
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -66,9 +66,9 @@ def test_all_nan_rate_file_is_a_failure_and_never_rendered(tmp_path: Path) -> No
 
 def test_world_records_each_broken_file_once_in_one_wording(world) -> None:
     from jwql_dagster.db.views import current_failures
-    from jwql_dagster.web.app import Database
+    from jwql_dagster.db.views import ReadOnlyDatabase
 
-    db = Database(world.db_url)
+    db = ReadOnlyDatabase(world.db_url)
     try:
         with db.connect() as conn:
             lines = {line.filename: line for line in current_failures(conn)}
