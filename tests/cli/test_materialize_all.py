@@ -1,4 +1,12 @@
-"""materialize-all's plan: the asset graph's own order, partitioned work first, run-history summaries last and alone."""
+"""`jwql-dagster materialize-all`: its plan (the asset graph's own order, partitioned work first, run-history
+summaries last and alone), and the command as a user runs it after register-programs, as subprocesses with
+JWQL_HOME/DAGSTER_HOME in tmp."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -45,3 +53,54 @@ def test_a_selection_plans_only_its_assets():
     graph = dg.Definitions(assets=[raw, derived, summary, monitor_status, monitor_status_table, inventory]).resolve_asset_graph()
     batches = plan_batches(graph, {derived.key, monitor_status.key})
     assert [b.label for b in batches] == ["derived", "monitor_status"]
+
+
+CLI = str(Path(sys.executable).with_name("jwql-dagster"))
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def user_env(tmp_path: Path, archive: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWQL_", "DAGSTER_"))}
+    env.update(JWQL_HOME=str(tmp_path / "home"), JWQL_FILESYSTEM=str(archive))
+    return env
+
+
+def test_register_programs_then_materialize_all_archive_files(small_archive, tmp_path: Path) -> None:
+    env = user_env(tmp_path, small_archive.root)
+    first = cli(env, "register-programs")
+    assert first.returncode == 0, first.stderr
+    assert f"added {len(small_archive.programs)} program partition(s): {', '.join(small_archive.programs)}" in first.stdout
+    again = cli(env, "register-programs")
+    assert "added 0 program partition(s)" in again.stdout
+
+    done = cli(env, "materialize-all", "--select", "archive_files")
+    assert done.returncode == 0, done.stdout + done.stderr
+    combos = {(r["program"], r["instrument"]) for r in small_archive.truth["files"].values()}
+    assert f"summary: {len(combos)} succeeded, 0 failed" in done.stdout
+    with sqlite3.connect(tmp_path / "home" / "jwql.db") as conn:
+        (count,) = conn.execute("SELECT count(*) FROM files").fetchone()
+    assert count >= len(small_archive.truth["files"])
+    # The runs are in the instance the UI reads.
+    runs = list((tmp_path / "home" / "dagster_home" / "storage").iterdir())
+    assert len(runs) >= len(combos)
+
+
+def test_materialize_all_reports_failures_and_exits_1(small_archive, tmp_path: Path) -> None:
+    env = user_env(tmp_path, small_archive.root)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    env["JWQL_DATABASE_URL"] = f"sqlite:///{blocker}/jwql.db"  # its folder cannot be created
+    assert cli(env, "register-programs").returncode == 0
+    out = cli(env, "materialize-all", "--select", "archive_files")
+    assert out.returncode == 1
+    assert "FAILED" in out.stdout and "0 succeeded" in out.stdout
+    assert "cannot use database" in out.stdout
+
+
+def test_materialize_all_rejects_unknown_selection(tmp_path: Path) -> None:
+    env = user_env(tmp_path, tmp_path)
+    out = cli(env, "materialize-all", "--select", "no_such_thing", "--dry-run")
+    assert out.returncode != 0 and "unknown group or asset no_such_thing" in (out.stdout + out.stderr)
