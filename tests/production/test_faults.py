@@ -34,9 +34,10 @@ from tests.production.stack import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 RECOVERY_LIMIT_S = 300  # issue 20: settled within 5 minutes of the last kill
+WATCH_S = 900  # how long the test watches for, to report the figures when the limit is missed
 SEED = int(os.environ.get("FAULT_TEST_SEED", str(int(time.time()) % 10_000)))
 RESULTS = REPO / "test-output" / "production"
 
@@ -83,29 +84,43 @@ def test_sigkilled_workers_recover_without_a_person(stack_factory, fault_archive
 
     last_kill = kills[-1]["at"]
 
+    # Wait past the limit (up to WATCH_S) so the figures are measured even when the limit is missed.
+    marks: dict[str, float] = {}
+
     def settled() -> bool:
-        return not unfinished_runs(instance) and not missing_outputs(stack, expected)
+        now = time.monotonic() - last_kill
+        if "previews" not in marks and not missing_outputs(stack, expected):
+            marks["previews"] = now
+        if "queue" not in marks and not unfinished_runs(instance):
+            marks["queue"] = now
+        elif unfinished_runs(instance):
+            marks.pop("queue", None)  # a run appeared again (a retry, a product run): not settled yet
+        return "previews" in marks and "queue" in marks
 
     wait_until("every preview made and no run queued or in progress after the last kill", settled,
-               timeout=RECOVERY_LIMIT_S, interval=1,
+               timeout=WATCH_S, interval=1,
                on_fail=lambda: f"missing: {missing_outputs(stack, expected)[:10]}\n{diag()}")
-    recovered_s = time.monotonic() - last_kill
     # the slots of killed runs go back to the pool (free_slots_after_run_end_seconds + a monitoring poll)
     wait_until("pool slots of ended runs freed", lambda: not slots_held_by_ended_runs(instance), timeout=90,
                interval=2, on_fail=lambda: str(slots_held_by_ended_runs(instance)))
     slots_free_s = time.monotonic() - last_kill
+    recovered_s = max(marks.values())
 
     runs = instance.get_runs()
     summary = run_summary(instance)
     _record("sigkill_recovery", {
         "seed": SEED, "programs": len({k.split('/')[1] for k in expected}),
         "kills": [{"killed": k["killed"], "processes": k["processes"]} for k in kills],
-        "seconds_from_last_kill_to_settled": round(recovered_s, 1),
+        "seconds_from_last_kill_to_every_preview": round(marks["previews"], 1),
+        "seconds_from_last_kill_to_empty_queue": round(marks["queue"], 1),
         "seconds_from_last_kill_to_slots_free": round(slots_free_s, 1),
         "runs": summary,
     })
 
     assert not unfinished_runs(instance)
+    assert recovered_s <= RECOVERY_LIMIT_S, (
+        f"settled {recovered_s:.0f} s after the last kill (previews {marks['previews']:.0f} s, queue empty "
+        f"{marks['queue']:.0f} s), limit {RECOVERY_LIMIT_S} s: runs {summary}")
     assert not broken_images(*roots)
     assert not temp_files(*roots, stack.jwql_home / "outputs"), "unfinished writes left in the output roots"
     # every failed run was retried, up to the configured number of retries
