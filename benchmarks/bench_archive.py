@@ -530,7 +530,9 @@ def main(argv: list[str] | None = None) -> int:
         files = archive_plan(args.programs, args.seed)
         expected = expected_outputs(files)
         archive = work / "archive"
-        print(f"bench_archive: {args.programs} programs, {args.workers} workers, work folder {work} ({load()})", flush=True)
+        head = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI"], capture_output=True, text=True).stdout.strip()
+        print(f"bench_archive: {args.programs} programs, {args.workers} workers, work folder {work}; "
+              f"code at {head or '(no git)'} ({load()})", flush=True)
         build_archive(archive, files, args.seed)
         runners = {"jwql": path_jwql, "cli": path_cli, "sensor": path_sensor, "backfill": path_backfill}
         for name in PATHS:
