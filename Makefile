@@ -51,9 +51,10 @@ demo: install
 	@echo "Open the UI on this instance (everything already materialized), then browse http://127.0.0.1:3000 :"
 	@echo "  make ui JWQL_HOME=$(JWQL_HOME)"
 
+# Dagster UI and quicklook pages side by side; Ctrl-C, or SIGTERM to make (GNU make passes it on), stops both.
 ui: install
 	@echo "UI on instance $(DAGSTER_HOME) (JWQL_HOME=$(JWQL_HOME)); stop with Ctrl-C"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(or $(PORT),3000)
+	$(CLI) ui --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),3000) $(if $(WEB_PORT),--web-port $(WEB_PORT))
 
 # The whole suite on $(PYTHON), then the fast tests (no slow, browser or server-restart tests) on every other
 # supported Python found here, each in its own venv (.venv-3.12, ...). pytest's "no tests ran" (exit 5) fails.

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "make_legacy_logs",
     "doctor",
     "serve",
+    "ui",
 )
 
 

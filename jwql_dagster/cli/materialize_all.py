@@ -2,7 +2,9 @@
 
 Generic over the asset graph: assets are batched by partitions definition in
 dependency order, and each batch runs once per partition key against the instance
-at DAGSTER_HOME, so the runs show up in the UI exactly as if launched there.
+at DAGSTER_HOME, in this process. Each run carries the origin of the code location the UI
+loads (location ``jwql``, cli/workspace.py) beside its Python origin, so it shows in the UI's
+Overview timeline and re-executes from there like a run launched in the UI.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 
@@ -161,6 +164,9 @@ def _materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+
+    from jwql_dagster.cli.workspace import MODULE, remote_job_origin, workspace_file
 
     # First imported here, after the fake MAST server set MAST_API_URL; the runs below load this same object.
     from jwql_dagster.definitions import defs
@@ -168,9 +174,13 @@ def _materialize(args: argparse.Namespace) -> int:
     asset_graph = defs.resolve_asset_graph()
     # Runs are reconstructed from the code location, as the daemon runs them, so assets that read
     # context.repository_def (monitor_status) see every group; they execute in this process.
-    job = ReconstructableRepository.for_module("jwql_dagster.definitions", "defs").get_reconstructable_job(
-        defs.resolve_implicit_global_asset_job_def().name
-    )
+    recon_repo = ReconstructableRepository.for_module(MODULE, "defs")
+    job_name = defs.resolve_implicit_global_asset_job_def().name
+    repo_def = recon_repo.get_definition()
+    job = recon_repo.get_reconstructable_job(job_name).with_repository_load_data(repo_def.repository_load_data)
+    # The origin the UI knows the job by: without it a run is missing from the Overview timeline
+    # and the UI re-executes it only with a warning. Read from the workspace file; no code server.
+    origin = remote_job_origin(workspace_file(Path(os.environ["DAGSTER_HOME"])), repo_def.name, job_name)
     archive = defs.resources["archive"]
     started = time.monotonic()
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, "execution": {"config": {"in_process": {}}}}
@@ -198,10 +208,13 @@ def _materialize(args: argparse.Namespace) -> int:
                     tags = {"jwql/launched_by": "materialize-all", "jwql/launch": launch}
                     if key is not None:
                         tags["dagster/partition"] = str(key)
-                    with dg.execute_job(
-                        job, instance=instance, asset_selection=batch.assets, run_config=run_config,
-                        raise_on_error=False, tags=tags,
-                    ) as result:
+                    # dg.execute_job, plus the remote origin it cannot be given.
+                    dagster_run = instance.create_run_for_job(
+                        job_def=job.get_definition(), run_config=run_config, tags=tags,
+                        asset_selection=frozenset(batch.assets), job_code_origin=job.get_python_origin(),
+                        remote_job_origin=origin, repository_load_data=repo_def.repository_load_data,
+                    )
+                    with execute_run(job, dagster_run, instance, raise_on_error=False) as result:
                         success, why = result.success, ("" if result.success else _failure_message(result))
                 except Exception as exc:  # a broken batch is reported, the others still run
                     success, why = False, f"{type(exc).__name__}: {exc}"
