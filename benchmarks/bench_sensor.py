@@ -17,7 +17,14 @@ reads it through the sensor's own lookup, as in production. Then, on the same wa
 Prints each time, its ratio to the os.walk+stat baseline, and the cursor size; exits 1
 when the no-change tick takes a second or more (ARCHITECTURE.md budget).
 
+With ``--sensor`` the same tree goes through the ``new_fits_files`` sensor itself (Dagster
+instance, state in the jwql database, run requests) as on a fresh installation: the first
+tick on an unmaterialized archive, the runs finishing, ticks with no change, 1,000 arrivals
+over 200 programs, and the ticks after. It prints ticks, runs requested, cells, rows and
+seconds (docs/scaling.md):
+
     .venv/bin/python benchmarks/bench_sensor.py [--tree /tmp/sensor-tree] [--repeat 5]
+    .venv/bin/python benchmarks/bench_sensor.py --sensor --programs 500 --dirs 5000 --files 150000
 """
 
 from __future__ import annotations
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dirs", type=int, default=2_000)
     ap.add_argument("--programs", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--sensor", action="store_true", help="drive the new_fits_files sensor itself (docs/scaling.md)")
     args = ap.parse_args(argv)
 
     from jwql_dagster.db.resources import JwqlDatabase
@@ -139,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             db_path.unlink()
         db = JwqlDatabase(url=f"sqlite:///{db_path}")
         all_files = [p for d in vdirs for p in d.iterdir()]
-        t0 = time.perf_counter()
-        record(db, root, all_files)
-        print(f"files table: {len(all_files):,} rows written in {time.perf_counter() - t0:.1f} s")
+        if not args.sensor:  # the sensor path starts from an archive nothing has inventoried yet
+            t0 = time.perf_counter()
+            record(db, root, all_files)
+            print(f"files table: {len(all_files):,} rows written in {time.perf_counter() - t0:.1f} s")
+        if args.sensor:
+            return sensor_path(root, vdirs, db, all_files, args.repeat, added)
         known = database_lookup(db, str(root))
         materialized = {(p.parts[-2], inst) for p in vdirs for inst, _ in DETECTORS}
 
@@ -215,6 +226,104 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for p in added:
                 p.unlink(missing_ok=True)
+
+
+def sensor_path(root: Path, vdirs: list[Path], db, all_files: list[Path], repeat: int, added: list[Path]) -> int:
+    """The sensor as a fresh installation meets the archive: ticks, runs, rows and seconds (docs/scaling.md)."""
+    import dagster as dg
+    import sqlalchemy as sa
+
+    import jwql_dagster.archive.sensors as nff
+    from jwql_dagster.archive.resources import ArchiveFilesystem
+    from jwql_dagster.db.models import File
+    from jwql_dagster.db.sensor_state import snapshot_sizes
+    from jwql_dagster.options import JwqlOptions
+
+    @dg.op
+    def _inventory() -> None:
+        pass
+
+    @dg.job
+    def finished_run() -> None:
+        _inventory()
+
+    r = str(root)
+    resources = {"archive": ArchiveFilesystem(filesystem=r, preview_root=r + "_p", thumbnail_root=r + "_t",
+                                              output_root=r + "_o", working_root=r + "_w", log_root=r + "_l",
+                                              central_store=r, dagster_home=r + "_d"),
+                 "db": db, "options": JwqlOptions(sensor_settle_seconds=10)}
+    nff.clock = lambda: time.time() + 3600  # every file has settled
+    def line(label: str, seconds: float, out, extra: str = "") -> None:
+        runs = len(out.run_requests) if isinstance(out, dg.SensorResult) else 0
+        cells = sum(int(q.tags["jwql/cells"]) for q in out.run_requests) if runs else 0
+        print(f"  {label:<44} {seconds:8.2f} s  runs {runs:4d}  cells {cells:5d}  {extra}", flush=True)
+
+    with dg.instance_for_test() as instance:
+        def tick(cursor):
+            t0 = time.perf_counter()
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+                out = nff.new_fits_files(ctx)
+            return time.perf_counter() - t0, out
+
+        def finish(out, paths: list[Path]) -> None:
+            """What the requested runs leave: the programs added, files rows written, each run succeeded."""
+            for req in out.dynamic_partitions_requests:
+                instance.add_dynamic_partitions("program", list(req.partition_keys))
+            record(db, root, paths)
+            for req in out.run_requests:
+                finished_run.execute_in_process(instance=instance, tags={nff.RUN_KEY_TAG: req.run_key,
+                                                                          nff.SENSOR_NAME_TAG: nff.SENSOR_NAME})
+
+        print(f"\nsensor path: {len(all_files):,} files in {len(vdirs):,} visit folders of "
+              f"{len({d.parent.name for d in vdirs})} programs, nothing inventoried yet")
+        # the first pass: JWQL_SENSOR_MAX_FILES_PER_TICK (5,000) files per tick, runs finishing between ticks
+        cursor, first_ticks, first_runs, first_cells, first_s, t0 = None, 0, 0, 0, 0.0, time.perf_counter()
+        by_name = {p.name: p for p in all_files}
+        while True:
+            t, out = tick(cursor)
+            cursor = out.cursor
+            first_ticks += 1
+            first_s += t
+            if not out.run_requests:
+                break
+            first_runs += len(out.run_requests)
+            first_cells += sum(int(q.tags["jwql/cells"]) for q in out.run_requests)
+            state = nff.stored_state(db, cursor)
+            finish(out, [by_name[n] for n in state["inflight"]])
+        text = (f"  {'first pass on an uninventoried archive':<44} {first_s:8.2f} s  runs {first_runs:4d}  "
+                f"cells {first_cells:5d}  ({first_ticks} ticks, {first_s / first_ticks:.2f} s per tick; "
+                f"{time.perf_counter() - t0:.0f} s with the runs' rows written in between)")
+        print(text, flush=True)
+        settled = out
+        times = []
+        quiet = settled
+        for _ in range(repeat):
+            t, quiet = tick(quiet.cursor)
+            times.append(t)
+        line(f"tick, no change (median of {repeat})", statistics.median(times), quiet)
+        rng = random.Random(1)
+        programs = sorted({d.parent for d in vdirs})
+        chosen = rng.sample(programs, min(200, len(programs)))
+        paths = []
+        for j in range(1000):
+            visit = sorted(chosen[j % len(chosen)].iterdir())[j % 3]
+            p = visit / file_name(visit, 30_000 + j * 5)
+            open(p, "wb").close()
+            paths.append(p)
+            added.append(p)
+        t, arrived = tick(quiet.cursor)
+        line("tick, 1,000 new files over 200 programs", t, arrived)
+        finish(arrived, paths)
+        t, after = tick(arrived.cursor)
+        line("tick after those runs succeeded", t, after)
+        with db.session(readonly=True) as s:
+            files_rows = s.scalar(sa.select(sa.func.count()).select_from(File))
+        sizes = snapshot_sizes(db, nff.SENSOR_NAME)
+        print(f"  Dagster cursor {len(after.cursor)} B per tick; state in the database: "
+              f"{sizes[0]:,} B (newest of {len(sizes)} sensor_state rows, {sum(sizes):,} B in all); "
+              f"files rows {files_rows:,}")
+    db.dispose()
+    return 0
 
 
 if __name__ == "__main__":

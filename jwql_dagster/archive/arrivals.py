@@ -8,8 +8,8 @@ without keeping one state entry per archive file.
 
 Files still being written (mtime younger than the settle time) and ready files beyond the
 per-tick cap wait in the state's ``pending`` list, which is the only per-file state besides
-``inflight`` (requested, row not yet written; dropped as soon as the database shows the row,
-or after a day).
+``inflight`` (requested files until their run succeeded: inflight.py). The tick's changes
+become a bounded number of run requests (requests.py); moves are moves.py.
 
 A file is identified by its name (layout.py), so a file that shows up in another area is a
 move. Symlinks follow :class:`ArchiveLinks` (links.py), the rule ``archive_files`` applies
