@@ -53,6 +53,24 @@ def _writable(name: str, root: Path, must_write: bool) -> tuple[bool, str]:
     return ok, f"{name} {root} {state if ok else 'is not writable'}"
 
 
+def check_program_partitions(settings: Settings) -> tuple[bool, str]:
+    """Program partitions of the instance that are not ``jw`` + five digits, with the command that deletes them."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    if not (home / "dagster.yaml").is_file() and not (home / "history").is_dir():
+        return True, f"program partitions: no Dagster instance at {home} yet"
+    import dagster as dg
+
+    from jwql_dagster.cli.register_programs import invalid_program_keys
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        invalid = invalid_program_keys(instance)
+    if not invalid:
+        return True, f"program partitions of {home}: every key is jw + five digits"
+    return False, (f"program partitions of {home}: {len(invalid)} key(s) are not jw + five digits: "
+                   f"{', '.join(map(repr, invalid))}; their runs fail. Delete them with "
+                   f"`DAGSTER_HOME={home} jwql-dagster register-programs --remove-invalid`")
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     print("jwql-dagster configuration" + (f" (config file {settings.config_file})" if settings.config_file else ""))
@@ -65,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from jwql_dagster.db.health import check_database  # imported here: --help stays instant
     from jwql_dagster.mast.resources import check_mast
 
-    checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [("database", check_database)]
+    checks: list[tuple[str, Callable[[Settings], tuple[bool, str]]]] = [
+        ("database", check_database), ("program partitions", check_program_partitions),
+    ]
     if not args.no_network:
         checks.append(("MAST", check_mast))
     for label, check in checks:
