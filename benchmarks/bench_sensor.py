@@ -9,12 +9,12 @@ reads it through the sensor's own lookup, as in production. Then, on the same wa
 * baseline: ``os.walk`` over the archive with one ``stat`` per FITS file (what a sensor
   without a cursor must do every tick to see new or changed files), and ``os.walk``
   listing alone;
-* the first tick on the existing archive (every partition materialized: cursor built);
+* the first tick on the existing archive (every partition materialized: state built);
 * a tick with no change (median of --repeat);
 * a tick after 10 new files;
 * a tick after 1,000 new files spread over 50 programs.
 
-Prints each time, its ratio to the os.walk+stat baseline, and the cursor size; exits 1
+Prints each time, its ratio to the os.walk+stat baseline, and the state's size; exits 1
 when the no-change tick takes a second or more (ARCHITECTURE.md budget).
 
 With ``--sensor`` the same tree goes through the ``new_fits_files`` sensor itself (Dagster
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         size = len(after.cursor.encode())
         from jwql_dagster.archive.cursor import decode_cursor
         unpacked = len(json.dumps(decode_cursor(after.cursor)["tree"], separators=(",", ":")))
-        print(f"  cursor at rest: {size:,} bytes ({size / max(1, none.dirs_checked):.0f} B per directory, "
+        print(f"  scanner state at rest (the sensor_state row; the Dagster cursor names it in ~50 B): {size:,} bytes ({size / max(1, none.dirs_checked):.0f} B per directory, "
               f"{unpacked / max(1, none.dirs_checked):.0f} B unpacked; "
               f"per-file entries: {'none' if '.fits' not in after.cursor else 'PRESENT'}); "
               f"with 1,000 requests in flight: {len(r1000.cursor.encode()):,} bytes")
