@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 #: Seconds a stopped server's process group gets between SIGTERM and SIGKILL: `dagster dev` stops its
 #: webserver, daemon and code servers in turn, which took 25-30 s on a loaded 2-core machine.
 GRACE_SECONDS = 30.0
-_WILDCARDS = ("0.0.0.0", "::", "")
+_WILDCARDS = ("0.0.0.0", "::", "")  # listen everywhere: check readiness on the loopback address
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,13 +122,19 @@ def stop_groups(servers: list[Server], grace: float) -> dict[str, str]:
     return how
 
 
-def web_address(web_url: str, host: str, web_port: int | None) -> tuple[int, str]:
-    """(port, JWQL_WEB_URL for this session): links in asset metadata must point at the pages started here."""
+def web_address(web_url: str, web_port: int | None) -> tuple[int, str]:
+    """(port, JWQL_WEB_URL for this session): links in asset metadata must point at the pages started here.
+
+    JWQL_WEB_URL keeps its scheme and host name (a proxy or public name stays); only a different
+    ``--web-port`` replaces its port.
+    """
     from jwql_dagster.cli.serve import listen_address
 
     _, port = listen_address(web_url, None, web_port)
-    link_host = (urlsplit(web_url).hostname or "127.0.0.1") if host in _WILDCARDS else host
-    return port, f"http://{link_host}:{port}"
+    parts = urlsplit(web_url)
+    if web_port is None or parts.port == port:
+        return port, web_url
+    return port, f"{parts.scheme or 'http'}://{parts.hostname or '127.0.0.1'}:{port}{parts.path}"
 
 
 def _start(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -144,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     home = ensure_dagster_home(settings)
     sections = ensure_instance_config(home)
     workspace = workspace_file(home)
-    web_port, web_url = web_address(settings.web_url, args.host, args.web_port)
+    web_port, web_url = web_address(settings.web_url, args.web_port)
     for label, port in (("Dagster UI", args.port), ("quicklook pages", web_port)):
         if port_in_use(args.host, port):
             print(f"jwql-dagster ui: port {port} on {args.host} is in use; choose another for the {label} "

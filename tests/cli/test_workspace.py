@@ -38,3 +38,4 @@ def test_a_workspace_without_our_module_is_refused(tmp_path: Path) -> None:
     other.write_text("load_from:\n  - python_module:\n      module_name: somebody.else\n      location_name: other\n")
     with pytest.raises(SystemExit, match="no code location loads jwql_dagster.definitions \\(locations: other\\)"):
         workspace.code_location_origin(other)
+
