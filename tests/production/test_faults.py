@@ -118,9 +118,6 @@ def test_sigkilled_workers_recover_without_a_person(stack_factory, fault_archive
     })
 
     assert not unfinished_runs(instance)
-    assert recovered_s <= RECOVERY_LIMIT_S, (
-        f"settled {recovered_s:.0f} s after the last kill (previews {marks['previews']:.0f} s, queue empty "
-        f"{marks['queue']:.0f} s), limit {RECOVERY_LIMIT_S} s: runs {summary}")
     assert not broken_images(*roots)
     assert not temp_files(*roots, stack.jwql_home / "outputs"), "unfinished writes left in the output roots"
     # every failed run was retried, up to the configured number of retries
@@ -129,6 +126,10 @@ def test_sigkilled_workers_recover_without_a_person(stack_factory, fault_archive
     for run in runs:
         if run.status == dg.DagsterRunStatus.FAILURE and int(run.tags.get("dagster/retry_number", "0")) < max_retries:
             assert run.run_id in retried, f"failed run {run.run_id} ({run.tags.get('dagster/partition')}) not retried"
+    # last, so a slow machine still gets every other check: the time limit
+    assert recovered_s <= RECOVERY_LIMIT_S, (
+        f"settled {recovered_s:.0f} s after the last kill (previews {marks['previews']:.0f} s, queue empty "
+        f"{marks['queue']:.0f} s), limit {RECOVERY_LIMIT_S} s: runs {summary}")
 
 
 def test_descendants_sees_grandchildren(tmp_path: Path) -> None:
