@@ -23,7 +23,12 @@ from jwql_dagster.db.failures import deleted_sources
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.metadata import inline_image_md
 from jwql_dagster.options import JwqlOptions
-from jwql_dagster.partitions import program_instrument_partitions, program_partitions, split_program_instrument
+from jwql_dagster.partitions import (
+    CELLS_PER_RUN,
+    program_instrument_partitions,
+    program_partitions,
+    split_program_instrument,
+)
 from jwql_dagster.previews.checks import preview_coverage
 from jwql_dagster.previews.gallery import choose_proposal_thumbnail, write_gallery
 from jwql_dagster.previews.jobs import (
@@ -111,9 +116,18 @@ def _inline_thumbnail(made: Sequence[RenderOutcome], plan: Plan, sources: Sequen
     return None
 
 
-#: Cells per run of a backfill ("Materialize all" in the UI): a bounded number of runs for the
-#: whole archive, each run paying one Python start-up for up to this many cells.
-CELLS_PER_RUN = 200
+def _batched(decorator: Any, **kwargs: Any) -> Any:
+    """``decorator(**kwargs, backfill_policy=...)`` without Dagster's BetaWarning for the parameter: batching
+    cells into runs is the point of the policy here, and the warning would greet every process loading the code."""
+    def apply(fn: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN)
+            return decorator(**kwargs, backfill_policy=policy)(fn)
+
+    return apply
+
+
 
 
 def _cell_row(cell: CellRun) -> dg.TableRecord:
@@ -153,7 +167,8 @@ def _log_cell(context: dg.AssetExecutionContext, cell: CellRun, workers: int) ->
     )
 
 
-@dg.multi_asset(
+@_batched(
+    dg.multi_asset,
     outs={
         "preview_images": dg.AssetOut(
             key=PREVIEW_IMAGES,
@@ -172,7 +187,6 @@ def _log_cell(context: dg.AssetExecutionContext, cell: CellRun, workers: int) ->
     },
     deps=[ARCHIVE_FILES],
     partitions_def=program_instrument_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN),
     group_name=GROUP,
     can_subset=False,
     # A step renders on every core through its own pool (JWQL_PREVIEW_WORKERS): the 'render'
@@ -201,7 +215,7 @@ def preview_assets(
     for cell in cells:
         for problem in cell.record_problems:
             context.log.warning(f"could not write the member record of {problem} (the mosaic is remade next run)")
-        record_cell(db, cell, context.run_id)
+        record_cell(db, cell, context.run.run_id)
     unwritable = [o for c in cells for o in c.outcomes if o.output_error]
     if unwritable:  # disk full or read-only: fail the run (and so retry it) instead of a quiet success
         raise dg.Failure(
@@ -265,23 +279,13 @@ with warnings.catch_warnings():
     _by_program = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="program")
 
 
-@dg.asset(
-    key=PROPOSAL_THUMBNAIL,
-    deps=[dg.AssetDep(THUMBNAILS, partition_mapping=_by_program)],
-    partitions_def=program_partitions,
-    group_name=GROUP,
-    kinds={"jpeg"},
-)
-def proposal_thumbnail(
-    context: dg.AssetExecutionContext, archive: ArchiveFilesystem, options: JwqlOptions
-) -> dg.MaterializeResult:
-    """The program's thumbnail ($JWQL_THUMBNAIL_ROOT/jw<PPPPP>/jw<PPPPP>.thumb) for the archive page."""
-    program = context.partition_key
+def _proposal_thumbnail_of(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, options: JwqlOptions,
+                           program: str) -> dict[str, Any]:
     folder = Path(archive.safe_output_path(archive.thumbnail_root, program))
     chosen = choose_proposal_thumbnail(folder)
     if chosen is None:
         context.log.info(f"{program}: no rate, dark or uncal thumbnail yet; no proposal thumbnail made")
-        return dg.MaterializeResult(metadata={"source": dg.MetadataValue.text("(none)"), "made": False})
+        return {"source": dg.MetadataValue.text("(none)"), "made": False}
     target = Path(archive.safe_output_path(archive.thumbnail_root, program, f"{program}.thumb"))
     atomic_copy(chosen, target)
     metadata: dict[str, Any] = {
@@ -292,7 +296,40 @@ def proposal_thumbnail(
     if inline_allowed(options.inline_previews, [_program_area(archive, program)]):
         metadata["thumbnail"] = inline_image_md(target, alt=f"{program}.thumb", max_px=200)
     context.log.info(f"{program}: proposal thumbnail copied from {chosen.name}")
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
+
+
+def _per_program(rows: list[tuple[str, dict[str, Any]]], columns: Sequence[str]) -> dict[str, Any]:
+    """Metadata of a run over many programs: a table of each program's values, and how many."""
+    def plain(value: Any) -> Any:
+        return value.value if isinstance(value, dg.MetadataValue) else value
+
+    records = [dg.TableRecord({"program": program, **{c: plain(meta.get(c, "")) for c in columns}})
+               for program, meta in rows]
+    return {"programs": dg.MetadataValue.int(len(rows)),
+            "per_program": dg.MetadataValue.table(records, schema=dg.TableSchema(
+                columns=[dg.TableColumn("program")] + [dg.TableColumn(c) for c in columns]))}
+
+
+@_batched(
+    dg.asset,
+    key=PROPOSAL_THUMBNAIL,
+    deps=[dg.AssetDep(THUMBNAILS, partition_mapping=_by_program)],
+    partitions_def=program_partitions,
+    group_name=GROUP,
+    kinds={"jpeg"},
+)
+def proposal_thumbnail(
+    context: dg.AssetExecutionContext, archive: ArchiveFilesystem, options: JwqlOptions
+) -> dg.MaterializeResult:
+    """The program's thumbnail ($JWQL_THUMBNAIL_ROOT/jw<PPPPP>/jw<PPPPP>.thumb) for the archive page.
+
+    A backfill makes those of up to CELLS_PER_RUN programs in one run (a partition range).
+    """
+    rows = [(program, _proposal_thumbnail_of(context, archive, options, program)) for program in context.partition_keys]
+    if len(rows) == 1:
+        return dg.MaterializeResult(metadata=rows[0][1])
+    return dg.MaterializeResult(metadata=_per_program(rows, ("source", "made")))
 
 
 def _program_area(archive: ArchiveFilesystem, program: str) -> str:
@@ -307,19 +344,8 @@ def _program_area(archive: ArchiveFilesystem, program: str) -> str:
     return "public" if public and not proprietary else "proprietary"
 
 
-@dg.asset(
-    key=PREVIEW_GALLERY,
-    deps=[dg.AssetDep(PREVIEW_IMAGES, partition_mapping=_by_program),
-          dg.AssetDep(THUMBNAILS, partition_mapping=_by_program)],
-    partitions_def=program_partitions,
-    group_name=GROUP,
-    kinds={"html"},
-)
-def preview_gallery(
-    context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase
-) -> dg.MaterializeResult:
-    """A static HTML page of every preview and thumbnail of the program ($JWQL_OUTPUT_ROOT/previews/jw<PPPPP>/index.html)."""
-    program = context.partition_key
+def _gallery_of(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase,
+                program: str) -> dict[str, Any]:
     page = gallery_path(archive, program)
     preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
     # Files deleted from the archive are never listed, even before a preview run has removed their images.
@@ -332,13 +358,35 @@ def preview_gallery(
         hidden=hidden,
     )
     context.log.info(f"{program}: gallery of {gallery.n_previews} previews written to {page}")
-    return dg.MaterializeResult(metadata={
+    return {
         "path": dg.MetadataValue.path(str(page)),
         "url": dg.MetadataValue.url(page.as_uri()),
         "previews": dg.MetadataValue.int(gallery.n_previews),
         "thumbnails": dg.MetadataValue.int(gallery.n_thumbnails),
         "observations": dg.MetadataValue.int(len(gallery.groups)),
-    })
+    }
+
+
+@_batched(
+    dg.asset,
+    key=PREVIEW_GALLERY,
+    deps=[dg.AssetDep(PREVIEW_IMAGES, partition_mapping=_by_program),
+          dg.AssetDep(THUMBNAILS, partition_mapping=_by_program)],
+    partitions_def=program_partitions,
+    group_name=GROUP,
+    kinds={"html"},
+)
+def preview_gallery(
+    context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase
+) -> dg.MaterializeResult:
+    """A static HTML page of every preview and thumbnail of the program ($JWQL_OUTPUT_ROOT/previews/jw<PPPPP>/index.html).
+
+    A backfill writes those of up to CELLS_PER_RUN programs in one run (a partition range).
+    """
+    rows = [(program, _gallery_of(context, archive, db, program)) for program in context.partition_keys]
+    if len(rows) == 1:
+        return dg.MaterializeResult(metadata=rows[0][1])
+    return dg.MaterializeResult(metadata=_per_program(rows, ("previews", "thumbnails", "path")))
 
 
 defs = dg.Definitions(

@@ -14,11 +14,10 @@ import dagster as dg
 
 from jwql_dagster.archive.listing import ArchiveUnavailableError
 from jwql_dagster.archive.resources import ArchiveFilesystem
-from jwql_dagster.partitions import program_instrument_key
+from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_key
 from jwql_dagster.previews.jobs import preview_cells_job
 from jwql_dagster.previews.plan import partition_sources, plan_partition
 
-CELLS_PER_RUN = 200
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 

@@ -4,14 +4,31 @@ The proposal thumbnail and the gallery read the thumbnails and previews that the
 program x instrument runs write, so they must run after them; an eager automation
 condition would wait for all five instrument partitions, most of which never exist. A run
 over many cells (a backfill, the daily rescan) asks once per program it touched, not once
-per cell.
+per cell; a program whose products run is still queued is not asked again, and a backfill
+that includes the program products ("Materialize all") makes them itself.
 """
 
 import dagster as dg
 
 from jwql_dagster.partitions import split_program_instrument
 from jwql_dagster.archive.layout import is_program_key
-from jwql_dagster.previews.jobs import THUMBNAILS, program_products_job
+from jwql_dagster.previews.jobs import PROPOSAL_THUMBNAIL, THUMBNAILS, program_products_job
+
+BACKFILL_TAG = "dagster/backfill"
+_WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+def makes_its_own_program_products(run: dg.DagsterRun, instance: dg.DagsterInstance) -> bool:
+    """True for a run of a backfill that also materializes the program products ("Materialize all")."""
+    backfill_id = run.tags.get(BACKFILL_TAG)
+    backfill = instance.get_backfill(backfill_id) if backfill_id else None
+    return bool(backfill and backfill.asset_selection and PROPOSAL_THUMBNAIL in backfill.asset_selection)
+
+
+def waiting_programs(instance: dg.DagsterInstance, programs: list[str]) -> set[str]:
+    """Programs whose program_products_job run is already queued and not started: it will see these thumbnails."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=program_products_job.name, statuses=_WAITING))
+    return {run.tags.get("dagster/partition") for run in runs} & set(programs)
 
 
 def programs_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> list[str]:
@@ -44,6 +61,12 @@ def program_products(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] 
     programs = programs_of_run(run, context.instance)
     if not programs:
         return dg.SkipReason(f"run {run.run_id} ({run.job_name}) materialized no program's thumbnails")
+    if makes_its_own_program_products(run, context.instance):
+        return dg.SkipReason(f"run {run.run_id} belongs to a backfill that makes the program products itself")
+    # Runs of other instruments of the same batch finish one after the other: one waiting run per program.
+    programs = [p for p in programs if p not in waiting_programs(context.instance, programs)]
+    if not programs:
+        return dg.SkipReason(f"the program products of run {run.run_id}'s programs are already queued")
     return [dg.RunRequest(run_key=f"{program}|{run.run_id}", partition_key=program,
                           tags={"jwql/upstream_run": run.run_id})
             for program in programs]

@@ -116,3 +116,47 @@ def test_daily_rescan_batches_stale_cells_and_skips_up_to_date_ones(two_programs
     assert nircam[0].tags == {"dagster/asset_partition_range_start": f"nircam|{order[0]}",
                               "dagster/asset_partition_range_end": f"nircam|{order[198]}"}
     assert [str(r.partition_key) for r in batched if "miri" in r.run_key] == [f"miri|{order[7]}"]
+
+
+def test_program_products_of_a_backfill_range_in_one_run(two_programs) -> None:
+    """A backfill's range of programs: each program's proposal thumbnail and gallery, one table row each."""
+    from jwql_dagster.previews.assets import preview_gallery, proposal_thumbnail
+
+    settings, resources, instance = two_programs
+    _range_run(resources, instance)
+    result = dg.materialize([proposal_thumbnail, preview_gallery], resources=resources, instance=instance,
+                            tags={RANGE_START: A, RANGE_END: B})
+    assert result.success
+    for program in (A, B):
+        assert (settings.thumbnail_root / program / f"{program}.thumb").is_file()
+        assert (settings.output_root / "previews" / program / "index.html").is_file()
+    thumbs = result.asset_materializations_for_node("proposal_thumbnail")
+    assert sorted(m.partition for m in thumbs) == [A, B]
+    rows = {r.data["program"]: r.data for r in thumbs[0].metadata["per_program"].records}
+    assert rows[A]["source"] == f"{A}001001_02102_00001_nrca1_rate_integ0.thumb" and rows[B]["made"] is True
+    gallery = result.asset_materializations_for_node("preview_gallery")[0].metadata
+    assert {r.data["program"]: r.data["previews"] for r in gallery["per_program"].records} == {A: 3, B: 1}
+
+
+def test_program_products_asked_once_while_queued(two_programs) -> None:
+    from jwql_dagster.previews.sensors import makes_its_own_program_products, program_products
+
+    _, resources, instance = two_programs
+
+    def sensor_for(result):
+        run = instance.get_run_by_id(result.run_id)
+        success = next(e for e in instance.all_logs(result.run_id)
+                       if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS")
+        return program_products(dg.build_run_status_sensor_context(
+            sensor_name="program_products", dagster_instance=instance, dagster_run=run,
+            dagster_event=success.dagster_event))
+
+    first = sensor_for(_range_run(resources, instance))
+    assert sorted(r.partition_key for r in first) == [A, B]
+    instance.add_run(dg.DagsterRun(job_name="program_products_job", run_id="queued-a",
+                                   tags={"dagster/partition": A}, status=dg.DagsterRunStatus.NOT_STARTED))
+    second = sensor_for(_range_run(resources, instance))
+    assert [r.partition_key for r in second] == [B]  # A's products run is still queued
+
+    run = instance.get_run_by_id(_range_run(resources, instance).run_id)
+    assert not makes_its_own_program_products(run, instance)  # not part of a backfill
