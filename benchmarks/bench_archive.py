@@ -383,7 +383,10 @@ def report(results: dict[str, dict[str, Any]], expected, args) -> None:
         missed = jwql["outputs"]["missing_previews"]
         if missed:
             done = n_files - len(missed)
-            print(f"jwql failed on {len(missed)} of {n_files} files (its cron script logs and goes on): "
+            how = ("an exception process_program does not catch ended the pool: logged as CRASHED, the script exits "
+                   "normally, files after it in that worker's chunk are never tried" if jwql.get("crashed")
+                   else "errors it catches are logged as warnings and the script goes on")
+            print(f"jwql has no preview for {len(missed)} of {n_files} files ({how}): "
                   f"{sorted({Path(m).name.split('_')[3] for m in missed})} detectors, e.g. {missed[:3]}")
             for line in (jwql.get("critical") or [])[-2:] + (jwql.get("warnings") or [])[:3]:
                 print(f"  jwql log: {line.strip().splitlines()[-1][:200]}")
