@@ -233,4 +233,10 @@ def _materialize(args: argparse.Namespace) -> int:
     print(f"summary: {ok} succeeded, {failed} failed, {seconds:.1f} s")
     for item in failures:
         print(f"  failed: {item}")
+    # A run can succeed while files in it failed: say how many, and which partitions warn or fail.
+    from jwql_dagster.previews.checks import coverage_report
+
+    with dg.DagsterInstance.get() as instance:
+        for line in coverage_report(instance):
+            print(line)
     return 1 if failed else 0
