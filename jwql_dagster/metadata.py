@@ -64,3 +64,13 @@ def inline_image_md(image: str | Path | bytes, alt: str = "preview", max_px: int
     mime = "image/jpeg" if fmt.upper() == "JPEG" else f"image/{fmt.lower()}"
     b64 = base64.b64encode(buf.getvalue()).decode("ascii")
     return dg.MetadataValue.md(f"![{alt}](data:{mime};base64,{b64})")
+
+
+def quicklook(program: str | None = None) -> dg.MetadataValue:
+    """One click from a materialization to its previews: the program's quicklook page (JWQL_WEB_URL),
+    or the list of programs when a run covers many."""
+    from jwql_dagster.config import load_settings
+    from jwql_dagster.web.links import program_url, programs_url
+
+    base = load_settings().web_url
+    return dg.MetadataValue.url(program_url(base, program) if program else programs_url(base))

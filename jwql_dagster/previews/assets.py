@@ -21,7 +21,7 @@ from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.atomic import atomic_copy
 from jwql_dagster.db.failures import deleted_sources
 from jwql_dagster.db.resources import JwqlDatabase
-from jwql_dagster.metadata import inline_image_md
+from jwql_dagster.metadata import inline_image_md, quicklook
 from jwql_dagster.options import JwqlOptions
 from jwql_dagster.partitions import (
     CELLS_PER_RUN,
@@ -39,6 +39,7 @@ from jwql_dagster.previews.jobs import (
     THUMBNAILS,
     preview_cells_job,
     preview_partition_job,
+    preview_rerender_job,
     program_products_job,
 )
 from jwql_dagster.previews.cells import CellRun, prepare_cell, record_cell, render_cells
@@ -126,8 +127,6 @@ def _batched(decorator: Any, **kwargs: Any) -> Any:
             return decorator(**kwargs, backfill_policy=policy)(fn)
 
     return apply
-
-
 
 
 def _cell_row(cell: CellRun) -> dg.TableRecord:
@@ -246,13 +245,13 @@ def preview_assets(
     }
     if len(cells) == 1:
         cell = cells[0]
-        common = {"program": cell.program, "instrument": cell.instrument, **common,
-                  "gallery": dg.MetadataValue.path(str(gallery_path(archive, cell.program)))}
+        common = {"program": cell.program, "instrument": cell.instrument, "quicklook": quicklook(cell.program),
+                  **common, "gallery": dg.MetadataValue.path(str(gallery_path(archive, cell.program)))}
         inline = _inline_thumbnail(cell.made, cell.plan, cell.sources, cell.thumbnail_dir, options.inline_previews)
         if inline is not None:
             common["thumbnail"] = inline
     else:
-        common["cells"] = cells_table(cells)
+        common["cells"], common["quicklook"] = cells_table(cells), quicklook()
         common["programs"] = dg.MetadataValue.int(len(programs))
     if failed:
         common["failures"] = failure_table(failed)
@@ -285,13 +284,14 @@ def _proposal_thumbnail_of(context: dg.AssetExecutionContext, archive: ArchiveFi
     chosen = choose_proposal_thumbnail(folder)
     if chosen is None:
         context.log.info(f"{program}: no rate, dark or uncal thumbnail yet; no proposal thumbnail made")
-        return {"source": dg.MetadataValue.text("(none)"), "made": False}
+        return {"source": dg.MetadataValue.text("(none)"), "made": False, "quicklook": quicklook(program)}
     target = Path(archive.safe_output_path(archive.thumbnail_root, program, f"{program}.thumb"))
     atomic_copy(chosen, target)
     metadata: dict[str, Any] = {
         "source": dg.MetadataValue.text(chosen.name),
         "path": dg.MetadataValue.path(str(target)),
         "made": True,
+        "quicklook": quicklook(program),
     }
     if inline_allowed(options.inline_previews, [_program_area(archive, program)]):
         metadata["thumbnail"] = inline_image_md(target, alt=f"{program}.thumb", max_px=200)
@@ -361,6 +361,7 @@ def _gallery_of(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, d
     return {
         "path": dg.MetadataValue.path(str(page)),
         "url": dg.MetadataValue.url(page.as_uri()),
+        "quicklook": quicklook(program),
         "previews": dg.MetadataValue.int(gallery.n_previews),
         "thumbnails": dg.MetadataValue.int(gallery.n_thumbnails),
         "observations": dg.MetadataValue.int(len(gallery.groups)),
@@ -392,5 +393,5 @@ def preview_gallery(
 defs = dg.Definitions(
     assets=[preview_assets, proposal_thumbnail, preview_gallery],
     asset_checks=[preview_coverage],
-    jobs=[preview_partition_job, preview_cells_job, program_products_job],
+    jobs=[preview_partition_job, preview_cells_job, program_products_job, preview_rerender_job],
 )

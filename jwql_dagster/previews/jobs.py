@@ -33,3 +33,14 @@ preview_cells_job = dg.define_asset_job(
     description=("Previews of one cell, or of a range of cells in one run (the daily rescan): the files the "
                  "inventory already knows, re-checked for in-place rewrites."),
 )
+
+RERENDER_CONFIG = {"ops": {"preview_assets": {"config": {"overwrite": True}}}}
+
+preview_rerender_job = dg.define_asset_job(
+    "preview_rerender_job",
+    selection=dg.AssetSelection.assets(PREVIEW_IMAGES, THUMBNAILS),
+    config=RERENDER_CONFIG,
+    description=("Render the previews and thumbnails of the chosen partitions again, even those up to date "
+                 "(overwrite: true is this job's default run config, so the Launchpad needs no typing): "
+                 "after a change to the rendering, or after restoring a file with an older mtime."),
+)
