@@ -81,8 +81,9 @@ def array_coordinates(
     frame), ``sizes`` each data (width, height); without sizes a detector is assumed to
     extend from its start to the detector edge. Every detector sits at its module position
     plus its own subarray offset, so the physical gaps (145 px between SW detectors, 1387 px
-    between modules, 741 px between the LW detectors) are kept, and the mosaic is then
-    cropped to the area the data cover.
+    between modules, 741 px between the LW detectors) are kept; detector area that no member
+    exposes is then removed along each axis (a subarray mosaic holds its boxes, gaps between
+    them, and little else), which leaves a full-frame layout unchanged.
     """
     if channelmod not in ("SW", "SWA", "SWB", "LW"):
         raise MosaicError(f"unknown NIRCam channel {channelmod!r}")
@@ -109,12 +110,32 @@ def array_coordinates(
         mx, my = module[det]
         full = (sx, sy, w, h) == (1, 1, FULLX, FULLY)
         raw[det] = (mx + sx - 1, my + sy - 1, int(w), int(h), full)
-    xmin = min(v[0] for v in raw.values())
-    ymin = min(v[1] for v in raw.values())
-    xmax = max(v[0] + v[2] for v in raw.values())
-    ymax = max(v[1] + v[3] for v in raw.values())
-    placements = {det: Placement(x - xmin, y - ymin, w, h, full) for det, (x, y, w, h, full) in raw.items()}
-    return xmax - xmin, ymax - ymin, placements
+    # Each axis keeps the data and the physical gaps between detectors, and drops the detector area
+    # no member exposes (members' unused area and absent detectors): eight SUB160 boxes were 8000 x 2400 px, 99% empty; full frames are unchanged.
+    layout = {"SW": SW_DETECTORS, "SWA": SW_DETECTORS[:4], "SWB": SW_DETECTORS[4:], "LW": LW_DETECTORS}[channelmod]
+    xmap, xdim = _squeeze_axis([(v[0], v[2]) for v in raw.values()], [(module[d][0], FULLX) for d in layout])
+    ymap, ydim = _squeeze_axis([(v[1], v[3]) for v in raw.values()], [(module[d][1], FULLY) for d in layout])
+    placements = {det: Placement(xmap(x), ymap(y), w, h, full) for det, (x, y, w, h, full) in raw.items()}
+    return xdim, ydim, placements
+
+
+def _squeeze_axis(data: Sequence[tuple[int, int]],
+                  detectors: Sequence[tuple[int, int]]) -> tuple[Callable[[int], int], int]:
+    """Along one axis: (new coordinate of a data start, length) once the positions that lie on a
+    detector of the channel's layout but under none of the members' data are removed. Positions
+    between detectors (the physical gaps) and under data stay, so the order and the gaps of the
+    layout are kept."""
+    lo = min(start for start, _ in data)
+    hi = max(start + n for start, n in data)
+    covered = np.zeros(hi - lo, dtype=bool)
+    on_detector = np.zeros(hi - lo, dtype=bool)
+    for start, n in data:
+        covered[start - lo:start - lo + n] = True
+    for start, n in detectors:
+        on_detector[max(start - lo, 0):max(min(start + n, hi) - lo, 0)] = True
+    keep = covered | ~on_detector
+    before = np.cumsum(keep) - keep  # kept positions before each position
+    return (lambda x: int(before[x - lo])), int(keep.sum())
 
 
 def create_dq_array(

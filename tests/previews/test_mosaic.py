@@ -167,10 +167,11 @@ def test_subarray_lands_at_its_substrt_offset() -> None:
         frame = mos.frame(0)
         nan_gaps = mos.frame(0, gap_value=np.nan)
         a1, a2 = mos.placements["NRCA1"], mos.placements["NRCA2"]
-    # same SUBSTRT1 -> same column; A2 sits one detector plus a gap higher, plus its own SUBSTRT2 difference
+    # same SUBSTRT1 -> same column; A2 sits above A1 across the 145 px detector gap, the detector
+    # area neither subarray exposes is left out (it was 2048 + 145 + 100 px further up, issue 19)
     assert a1.x0 == a2.x0 == 0
-    assert a2.y0 - a1.y0 == (2048 + 145) + (301 - 201)
-    assert frame.shape == (a2.y0 + 48, 64)
+    assert a1.y0 == 0 and a2.y0 - a1.y0 == 48 + 145
+    assert frame.shape == (a2.y0 + 48, 64) == (48 + 145 + 48, 64)
     assert frame[a1.y0, a1.x0] == 1000.0 and frame[a2.y0, a2.x0] == 1000.0
     assert not mos.mask[a1.y0 + 48:a2.y0].any()  # the gap holds no data and never enters the limits
     assert np.isnan(nan_gaps[a1.y0 + 48:a2.y0]).all()
@@ -240,3 +241,33 @@ def test_mosaic_task_writes_preview_and_thumbnail(tmp_path) -> None:
     assert sorted(os.path.basename(p) for p in out.previews) == [f"{EXP}_NRC_LW_MOSAIC_uncal_integ0.jpg",
                                                                   f"{EXP}_NRC_LW_MOSAIC_uncal_integ1.jpg"]
     assert [os.path.basename(p) for p in out.thumbnails] == [f"{EXP}_NRC_LW_MOSAIC_uncal_integ0.thumb"]
+
+
+def test_subarray_pair_mosaic_is_its_bounding_box() -> None:
+    """Two SUB160 boxes in the middle of A1 and B4 (the two modules): the boxes, the gaps, and no empty detector."""
+    xdim, ydim, place = m.array_coordinates("SW", ["NRCA1", "NRCB4"], [(945, 945)] * 2, [(160, 160)] * 2)
+    # was 5628 + 160 px wide (A1's box to B4's across A3's empty detector); now the boxes and the
+    # physical gaps between them (A1-A3 145 px, module gap 1387 px), no detector area without data
+    assert (xdim, ydim) == (160 + 145 + 1387 + 160, 160)
+    assert place["NRCA1"].x0 == 0 and place["NRCB4"].x0 == 160 + 145 + 1387
+    data = 2 * 160 * 160
+    assert data / (xdim * ydim) > 0.15  # at the old width (5788 px) the boxes held 5.5% of the image
+
+
+def test_all_eight_subarrays_fill_most_of_the_mosaic() -> None:
+    dets = list(m.SW_DETECTORS)
+    xdim, ydim, place = m.array_coordinates("SW", dets, [(945, 945)] * 8, [(160, 160)] * 8)
+    assert (xdim, ydim) == (4 * 160 + 2 * 145 + 1387, 2 * 160 + 145)  # was about 7980 x 2350
+    boxes = {(p.x0, p.y0) for p in place.values()}
+    assert len(boxes) == 8  # no two detectors land on each other
+    # the layout keeps its order: A2 above A1, A3 right of A1, module B right of module A
+    assert place["NRCA2"].y0 > place["NRCA1"].y0 and place["NRCA3"].x0 > place["NRCA1"].x0
+    assert min(p.x0 for d, p in place.items() if d.startswith("NRCB")) > max(
+        p.x0 for d, p in place.items() if d.startswith("NRCA"))
+
+
+def test_full_frame_a_and_b_dimensions_unchanged() -> None:
+    xdim, ydim, _ = m.array_coordinates("SW", list(m.SW_DETECTORS), [(1, 1)] * 8, [(2048, 2048)] * 8)
+    assert (xdim, ydim) == (9869, 4241)
+    xdim, ydim, _ = m.array_coordinates("SWA", list(m.SW_DETECTORS[:4]), [(1, 1)] * 4, [(2048, 2048)] * 4)
+    assert (xdim, ydim) == (4241, 4241)
