@@ -279,3 +279,17 @@ def compose_preview(layout: PreviewLayout, rgb: np.ndarray, title: str,
              layout.canvas_size[0] - int(title_font.getlength(title) / 2) - 2)
     draw.text((tx, layout.title_point[1]), title, font=title_font, fill=_BLACK, anchor="ms")
     return canvas
+
+
+def draw_region_labels(canvas: Image.Image, layout: PreviewLayout, shape: tuple[int, int],
+                       regions: dict[str, tuple[int, int, int, int]]) -> None:
+    """Write each region's name (a mosaic's detectors: name -> x0, y0, width, height in frame pixels,
+    row 0 at the bottom) inside its upper-left corner, white on a black outline so it reads on any colour."""
+    x0, y0, w, h = layout.image_box
+    ny, nx = shape
+    font = _font(max(9, layout.tick_font_size))
+    draw = ImageDraw.Draw(canvas)
+    for name, (rx, ry, _rw, rh) in regions.items():
+        px = x0 + int(rx * w / nx) + 3
+        py = y0 + h - int((ry + rh) * h / ny) + 2
+        draw.text((px, py), name, font=font, fill=(255, 255, 255), anchor="la", stroke_width=2, stroke_fill=_BLACK)

@@ -111,7 +111,7 @@ def array_coordinates(
         full = (sx, sy, w, h) == (1, 1, FULLX, FULLY)
         raw[det] = (mx + sx - 1, my + sy - 1, int(w), int(h), full)
     # Each axis keeps the data and the physical gaps between detectors, and drops the detector area
-    # no member exposes (members' unused area and absent detectors): eight SUB160 boxes were 8000 x 2400 px, 99% empty; full frames are unchanged.
+    # no member exposes (members' unused area and absent detectors), and narrows gaps wider than the data: eight SUB160 boxes were 8000 x 2400 px, 99% empty; full frames are unchanged.
     layout = {"SW": SW_DETECTORS, "SWA": SW_DETECTORS[:4], "SWB": SW_DETECTORS[4:], "LW": LW_DETECTORS}[channelmod]
     xmap, xdim = _squeeze_axis([(v[0], v[2]) for v in raw.values()], [(module[d][0], FULLX) for d in layout])
     ymap, ydim = _squeeze_axis([(v[1], v[3]) for v in raw.values()], [(module[d][1], FULLY) for d in layout])
@@ -134,6 +134,14 @@ def _squeeze_axis(data: Sequence[tuple[int, int]],
     for start, n in detectors:
         on_detector[max(start - lo, 0):max(min(start + n, hi) - lo, 0)] = True
     keep = covered | ~on_detector
+    # A gap wider than the widest data along the axis (the 1387 px module gap between two 160 px
+    # subarrays) is narrowed to that width (at least 145 px): full frames (2048 px) keep every gap.
+    cap = max(SW_DET_GAP, max(n for _, n in data))
+    gap = np.flatnonzero(keep & ~covered)
+    if gap.size:
+        runs = np.split(gap, np.flatnonzero(np.diff(gap) > 1) + 1)
+        for run in runs:
+            keep[run[cap:]] = False
     before = np.cumsum(keep) - keep  # kept positions before each position
     return (lambda x: int(before[x - lo])), int(keep.sum())
 

@@ -39,6 +39,7 @@ from jwql_dagster.previews.fits_io import open_science
 from jwql_dagster.previews.frame import (
     colormap_lut,
     compose_preview,
+    draw_region_labels,
     preview_layout,
     thumbnail_size,
     title_width,
@@ -259,6 +260,7 @@ def render_array(
     max_size_in: float = 8.0,
     thumbnail_px: int = THUMBNAIL_PX,
     frames_are_scratch: bool = False,
+    regions: dict[str, tuple[int, int, int, int]] | None = None,
 ) -> RenderResult:
     """Render previews (and the integration-0 thumbnail) of a 2D/3D array or a frame callback.
 
@@ -270,7 +272,8 @@ def render_array(
     ``thumbnail_dir`` is given, ``<thumbnail_dir>/<root_name>_integ0.thumb``; titles read
     ``<title_name> Int: <i>``. Array row 0 is drawn at the bottom (origin lower).
     The caller's data are never modified unless ``frames_are_scratch`` says each frame is
-    a fresh array (then NaN is zeroed in place, saving a frame of memory).
+    a fresh array (then NaN is zeroed in place, saving a frame of memory). ``regions`` (a
+    mosaic's detectors: name -> x0, y0, width, height) are named on the preview.
     """
     started = time.perf_counter()
     if not root_name or os.sep in root_name or (os.altsep and os.altsep in root_name) or root_name in (".", ".."):
@@ -327,6 +330,8 @@ def render_array(
         rgb = lut[stretch(small[::-1], lo, hi, scale)]  # row 0 at the bottom
         labels, values = colorbar_labels(lo, hi, scale)
         preview = compose_preview(layout, rgb, title, labels, values)
+        if regions:
+            draw_region_labels(preview, layout, (ny, nx), regions)
         out = preview_dir / f"{root_name}_integ{i}.jpg"
         if i == 0:
             deferred.append((out, _jpeg(preview)))

@@ -64,6 +64,7 @@ def _render_mosaic(task: RenderTask) -> RenderResult:
             units=mosaic.units,
             title_name=os.path.basename(task.name),
             nints=mosaic.nints,
+            regions={d: (p.x0, p.y0, p.width, p.height) for d, p in mosaic.placements.items()},
         )
 
 

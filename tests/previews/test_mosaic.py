@@ -247,17 +247,18 @@ def test_subarray_pair_mosaic_is_its_bounding_box() -> None:
     """Two SUB160 boxes in the middle of A1 and B4 (the two modules): the boxes, the gaps, and no empty detector."""
     xdim, ydim, place = m.array_coordinates("SW", ["NRCA1", "NRCB4"], [(945, 945)] * 2, [(160, 160)] * 2)
     # was 5628 + 160 px wide (A1's box to B4's across A3's empty detector); now the boxes and the
-    # physical gaps between them (A1-A3 145 px, module gap 1387 px), no detector area without data
-    assert (xdim, ydim) == (160 + 145 + 1387 + 160, 160)
-    assert place["NRCA1"].x0 == 0 and place["NRCB4"].x0 == 160 + 145 + 1387
+    # gaps between them: A1-A3 145 px, and the module gap 1387 px narrowed to the data's width (160 px)
+    assert (xdim, ydim) == (160 + 145 + 160 + 160, 160)
+    assert place["NRCA1"].x0 == 0 and place["NRCB4"].x0 == 160 + 145 + 160
     data = 2 * 160 * 160
-    assert data / (xdim * ydim) > 0.15  # at the old width (5788 px) the boxes held 5.5% of the image
+    assert data / (xdim * ydim) > 0.5  # at the old width (5788 px) the boxes held 5.5% of the image
 
 
 def test_all_eight_subarrays_fill_most_of_the_mosaic() -> None:
     dets = list(m.SW_DETECTORS)
     xdim, ydim, place = m.array_coordinates("SW", dets, [(945, 945)] * 8, [(160, 160)] * 8)
-    assert (xdim, ydim) == (4 * 160 + 2 * 145 + 1387, 2 * 160 + 145)  # was about 7980 x 2350
+    # was about 7980 x 2350; detector gaps kept (145 px), the module gap narrowed to 160 px
+    assert (xdim, ydim) == (4 * 160 + 2 * 145 + 160, 2 * 160 + 145)
     boxes = {(p.x0, p.y0) for p in place.values()}
     assert len(boxes) == 8  # no two detectors land on each other
     # the layout keeps its order: A2 above A1, A3 right of A1, module B right of module A
@@ -271,3 +272,30 @@ def test_full_frame_a_and_b_dimensions_unchanged() -> None:
     assert (xdim, ydim) == (9869, 4241)
     xdim, ydim, _ = m.array_coordinates("SWA", list(m.SW_DETECTORS[:4]), [(1, 1)] * 4, [(2048, 2048)] * 4)
     assert (xdim, ydim) == (4241, 4241)
+
+
+def test_mosaic_preview_names_its_detectors(tmp_path) -> None:
+    """The mosaic's preview carries each detector's name in the upper-left corner of its data."""
+    from PIL import Image
+
+    from jwql_dagster.previews.render import render_array
+
+    table = {name("nrca1"): FakeScience((945, 945), (160, 160), (80, 80)),
+             name("nrca3"): FakeScience((945, 945), (160, 160), (80, 80))}
+    with m.create_mosaic(sorted(table), opener=opener_for(table)) as mos:
+        frame, mask = mos.frame(0), mos.mask
+        regions = {d: (p.x0, p.y0, p.width, p.height) for d, p in mos.placements.items()}
+    assert frame.shape == (160, 160 + 145 + 160)  # A1 and A3 with the 145 px gap between them
+    plain = render_array(frame, mask, "plain", tmp_path / "a")
+    named = render_array(frame, mask, "plain", tmp_path / "b", regions=regions)
+    a = np.asarray(Image.open(plain.previews[0]).convert("L"), dtype=int)
+    b = np.asarray(Image.open(named.previews[0]).convert("L"), dtype=int)
+    x0, y0, w, h = named.preview_box
+    changed = np.abs(a - b) > 60
+    assert not changed[:y0].any() and not changed[y0 + h:].any()  # title and colorbar untouched
+    for det, (rx, _ry, rw, _rh) in regions.items():
+        left = x0 + int(rx * w / frame.shape[1])
+        corner = changed[y0:y0 + h // 3, left:left + int(rw * w / frame.shape[1])]
+        assert corner.sum() > 30, det  # the name's strokes
+        assert (b[y0:y0 + h // 3, left:left + 60] > 240).any(), det  # white letters
+    assert changed[y0 + h // 2:y0 + h].sum() == 0  # nothing below the names
