@@ -166,5 +166,6 @@ def test_daemon_webserver_and_postgres_restarts_mid_run(stack_factory, restart_a
     stack.start("daemon")
     time.sleep(20)  # several sensor intervals (2 s) and settle times (1 s)
     runs = instance.get_runs()  # newest first
-    again = runs[: len(runs) - before]
-    assert not again, f"runs requested again after a restart: {[r.tags.get('dagster/partition') for r in again]}"
+    # (the program_products run-status sensor may still follow up the last preview runs: not the cursor's business)
+    again = [r for r in runs[: len(runs) - before] if r.tags.get("dagster/sensor_name") == "new_fits_files"]
+    assert not again, f"files requested again after a restart: {[r.tags.get('dagster/partition') for r in again]}"
