@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from jwql_dagster.archive.inventory import PRODUCT, compare, markdown_table
-from jwql_dagster.archive.layout import AREAS, preferred_copies
+from jwql_dagster.archive.layout import AREAS, is_program_key, preferred_copies
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db import files as files_sql
 from jwql_dagster.db.resources import JwqlDatabase
@@ -95,9 +95,17 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
     if not Path(archive.filesystem).is_dir():
         # An unmounted archive must fail loudly, not mark every file of the partition deleted.
         raise dg.Failure(f"archive root {archive.filesystem} (JWQL_FILESYSTEM) does not exist or is not mounted; nothing was changed")
+    keys = [split_program_instrument(k) for k in context.partition_keys]
+    # Checked for the whole range before any cell is written: a range run with one hand-typed key
+    # (the UI's "Add a partition" accepts any text) changes nothing rather than half the range.
+    bad = sorted({program for program, _ in keys if not is_program_key(program)})
+    if bad:
+        raise dg.Failure(f"program partition key(s) {', '.join(repr(b) for b in bad)} are not jw + five digits "
+                         "(e.g. jw01068); nothing was changed. Remove them with "
+                         "`jwql-dagster register-programs --remove-invalid`.")
     now = datetime.now(timezone.utc)
     cells = [(program, instrument, _inventory_cell(context, archive, db, program, instrument, now))
-             for program, instrument in map(split_program_instrument, context.partition_keys)]
+             for program, instrument in keys]
     return dg.MaterializeResult(metadata=cells[0][2] if len(cells) == 1 else _cells_metadata(cells))
 
 defs = dg.Definitions(assets=[archive_files])

@@ -85,4 +85,31 @@ def test_an_archive_files_run_of_a_bad_key_fails_saying_why(small_archive, tmp_p
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = str(failure.event_specific_data.error.to_string())
-    assert f"{bad!r} is not a program folder name (jw + 5 digits)" in message
+    assert (f"program partition key(s) {bad!r} are not jw + five digits (e.g. jw01068); nothing was changed. "
+            "Remove them with `jwql-dagster register-programs --remove-invalid`.") in message
+
+
+def test_a_range_run_with_one_bad_key_changes_nothing(small_archive, tmp_path: Path) -> None:
+    """A run over a range of programs (as materialize-all and backfills launch) that holds one hand-typed key
+    writes no cell of the range, not even the good ones before it."""
+    out = tmp_path / "out"
+    archive = ArchiveFilesystem(filesystem=str(small_archive.root), preview_root=str(out / "previews"),
+                                thumbnail_root=str(out / "thumbs"), output_root=str(out / "outputs"),
+                                working_root=str(out / "working"), log_root=str(out / "logs"), central_store=str(out),
+                                dagster_home=str(out / "dagster_home"))
+    good = sorted(small_archive.programs)
+    db = JwqlDatabase(url=f"sqlite:///{tmp_path}/jwql.db")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("program", [*good, "jw1068"])  # "jw1068" sorts after every jw0....
+        first, last = program_instrument_key(good[0], "nircam"), program_instrument_key("jw1068", "nircam")
+        result = dg.materialize([archive_files], instance=instance, resources={"archive": archive, "db": db},
+                                tags={"dagster/asset_partition_range_start": str(first),
+                                      "dagster/asset_partition_range_end": str(last)},
+                                raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "'jw1068' are not jw + five digits" in str(failure.event_specific_data.error.to_string())
+    from jwql_dagster.db import files as files_sql
+    for program in good:
+        rows, _ = files_sql.cell_rows(db, program, "nircam", "archive_files")
+        assert rows == {}, program
