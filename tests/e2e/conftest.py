@@ -216,8 +216,14 @@ def _skip_community_modal(browser: Any, instance: DemoInstance) -> None:
         context.close()
 
 
-@pytest.fixture(scope="session")
-def browser(dagster_ui: DemoInstance) -> Iterator[Any]:
+@pytest.fixture(scope="package")
+def chromium_browser() -> Iterator[Any]:
+    """One Chromium for every browser test of this package, stopped when the package's last test ends.
+
+    Playwright's sync API runs an event loop in this thread while it is started: a second
+    ``sync_playwright()`` would refuse to start, and ``asyncio.run`` in later test packages
+    (the quicklook page tests) would fail, so it lives exactly as long as tests/e2e.
+    """
     chromium = _require_browser()
     from playwright.sync_api import expect, sync_playwright
 
@@ -227,10 +233,16 @@ def browser(dagster_ui: DemoInstance) -> Iterator[Any]:
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            _skip_community_modal(b, dagster_ui)
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="package")
+def browser(chromium_browser: Any, dagster_ui: DemoInstance) -> Iterator[Any]:
+    """The shared Chromium, after the Dagster UI's first-visit dialog was dealt with."""
+    _skip_community_modal(chromium_browser, dagster_ui)
+    yield chromium_browser
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM_ARGS, OUTPUT_ROOT, _free_port, _require_browser
+from tests.e2e.conftest import OUTPUT_ROOT, _free_port, _require_browser
 from tests.e2e.support import safe_name
 from tests.web.world import ALL_NAN, E1, EMPTY, GARBAGE, P1, TRUNCATED, World, asset_named, session_world
 
@@ -85,16 +85,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
 
 
 @pytest.fixture(scope="module")
-def chromium(server: tuple[str, World]) -> Iterator[Any]:
-    executable = _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium(server: tuple[str, World], chromium_browser: Any) -> Any:
+    """The package's one Chromium (tests/e2e/conftest.py), once the pages server is up."""
+    return chromium_browser
 
 
 @pytest.fixture
