@@ -226,7 +226,7 @@ def _default_opener() -> Callable[[str], Any]:
 def create_mosaic(filenames: Sequence[str], opener: Callable[[str], Any] | None = None) -> Iterator[Mosaic]:
     """Open a group's files and yield a ``Mosaic``; frames are assembled on demand, per integration.
 
-    jwql returned the whole (nints, y, x) cube; a full SW mosaic is 9811 x 4241 pixels, so we
+    jwql returned the whole (nints, y, x) cube; a full SW mosaic is 9869 x 4241 pixels, so we
     hold one integration's mosaic at a time (about 166 MB in float32 for eight full frames).
     The science map combines each file's own map (DQ or reference border) with the gaps.
     """
