@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from typing import Callable, Sequence
 
 import dagster as dg
-import sqlalchemy as sa
 
 from jwql_dagster.archive.arrivals import scan_archive
 from jwql_dagster.archive.changes import KnownFile, KnownLookup
@@ -29,7 +28,7 @@ from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.archive.walk import ArchiveRootMissing
 from jwql_dagster.config import load_settings
 from jwql_dagster.db import files as files_sql
-from jwql_dagster.db.engine import DatabaseUnavailableError
+from jwql_dagster.db.engine import DATABASE_ERRORS
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.db.sensor_state import load_state, save_state
 from jwql_dagster.options import JwqlOptions
@@ -196,7 +195,7 @@ def evaluate(
         cursor = _save(db, token, result.cursor)
     except ArchiveRootMissing:
         return dg.SkipReason(f"archive root {root} does not exist (set JWQL_FILESYSTEM)")
-    except (sa.exc.SQLAlchemyError, DatabaseUnavailableError) as exc:
+    except DATABASE_ERRORS as exc:
         return dg.SkipReason(f"jwql database unavailable ({db.masked_url}): {type(exc).__name__}; will retry")
 
     _log_problems(context, result.problems)

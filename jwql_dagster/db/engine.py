@@ -32,6 +32,11 @@ class DatabaseUnavailableError(RuntimeError):
         super().__init__(f"cannot use database {self.url}: {detail}")
 
 
+# What a caller outside db/ catches to say "the database is unavailable, try again later",
+# so that it needs no SQLAlchemy import of its own.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, DatabaseUnavailableError)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
