@@ -46,6 +46,10 @@ def _children_map() -> dict[int, list[int]]:
     return kids
 
 
+def _children_map_pids() -> list[int]:
+    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (children first), read from /proc."""
     kids = _children_map()
@@ -201,6 +205,8 @@ class Stack:
     def stop(self, *names: str) -> None:
         for name in names or ("daemon", "webserver", "code"):
             self.services[name].stop()
+        if not names:  # whatever a killed run worker left orphaned (e.g. its compute-log `tail -F`)
+            sigkill([p for p in _children_map_pids() if str(self.workdir) in cmdline(p) and p != os.getpid()])
 
     def logs(self) -> str:
         return "\n".join(f"--- {n} ---\n{s.tail()}" for n, s in self.services.items())
