@@ -1,8 +1,10 @@
 """`jwql-dagster materialize-all`: materialize every asset and every partition that has data, in-process.
 
 Generic over the asset graph: assets are batched by partitions definition in
-dependency order, and each batch runs once per partition key against the instance
-at DAGSTER_HOME, in this process. Each run carries the origin of the code location the UI
+dependency order, and each batch runs against the instance at DAGSTER_HOME, in this process:
+assets that take partition ranges (a BackfillPolicy, as the previews and archive_files have) in
+ranged runs as a UI backfill launches them (one per instrument over the range of programs with
+files, at most CELLS_PER_RUN programs each), the others once per partition key. Each run carries the origin of the code location the UI
 loads (location ``jwql``, cli/workspace.py) beside its Python origin, so it shows in the UI's
 Overview timeline and re-executes from there like a run launched in the UI.
 """
@@ -44,9 +46,38 @@ class Batch:
     partitions_def: Any
     partition_keys: list[Any] = field(default_factory=list)  # None for unpartitioned
 
+    launches: list["Launch"] = field(default_factory=list)
+
     @property
     def label(self) -> str:
         return ", ".join(k.to_user_string() for k in self.assets)
+
+
+@dataclass
+class Launch:
+    """One run of a batch: a single partition key (None when unpartitioned) or a range ``start``..``end``.
+
+    A range holds every partition between its ends in Dagster's order, so it can include cells
+    without files (registered programs that lack that instrument): those materialize as empty
+    inventories and previews, as in a UI backfill.
+    """
+
+    key: Any = None
+    start: Any = None
+    end: Any = None
+    with_data: int = 1  # partitions of the run that have files
+
+    def tags(self) -> dict[str, str]:
+        if self.start is not None:
+            return {"dagster/asset_partition_range_start": str(self.start), "dagster/asset_partition_range_end": str(self.end)}
+        return {} if self.key is None else {"dagster/partition": str(self.key)}
+
+    @property
+    def where(self) -> str:
+        if self.start is not None:
+            span = str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
+            return f"[{span}] ({self.with_data} with files)"
+        return "" if self.key is None else f"[{self.key}]"
 
 
 @contextlib.contextmanager
@@ -121,6 +152,61 @@ def partition_keys(pdef: Any, instance: Any, archive: Any) -> list[Any]:
     return list(pdef.get_partition_keys(dynamic_partitions_store=instance))
 
 
+def ranges(order: list[str], wanted: set[str], per_run: int | None) -> list[tuple[str, str, int]]:
+    """(first, last, count) spans of ``order`` (Dagster's order of the program keys) covering ``wanted``.
+
+    A span never crosses a key that is not jw + five digits (archive_files refuses a run holding one)
+    and never holds more than ``per_run`` keys; it starts and ends on wanted keys.
+    """
+    from jwql_dagster.archive.layout import is_program_key
+
+    spans: list[tuple[str, str, int]] = []
+    segment: list[str] = []
+
+    def close() -> None:
+        hits = [i for i, k in enumerate(segment) if k in wanted]
+        if hits:
+            spans.append((segment[hits[0]], segment[hits[-1]], len(hits)))
+        segment.clear()
+
+    for key in order:
+        if not is_program_key(key):
+            close()
+            continue
+        segment.append(key)
+        if per_run is not None and len(segment) >= per_run:
+            close()
+    close()
+    return spans
+
+
+def plan_launches(batch: Batch, asset_graph: Any, instance: Any) -> list[Launch]:
+    """The runs of a batch whose partition keys are known: ranged runs when every asset of it takes ranges."""
+    import dagster as dg
+
+    from jwql_dagster.partitions import program_instrument_key, program_partitions, split_program_instrument
+
+    keys = batch.partition_keys
+    policies = [asset_graph.get(k).backfill_policy for k in batch.assets]
+    if keys == [None] or not keys or any(p is None for p in policies):
+        return [Launch(key=k) for k in keys]
+    limits = [p.max_partitions_per_run for p in policies if p.max_partitions_per_run is not None]
+    per_run = min(limits) if limits else None
+    pdef = batch.partitions_def
+    order = list(program_partitions.get_partition_keys(dynamic_partitions_store=instance))
+    if isinstance(pdef, dg.MultiPartitionsDefinition) and {d.name for d in pdef.partitions_defs} == {"program", "instrument"}:
+        cells = [split_program_instrument(k) for k in keys]
+        launches = []
+        for instrument in dict.fromkeys(i for _, i in cells):  # instruments in the order their cells came
+            wanted = {p for p, i in cells if i == instrument}
+            launches += [Launch(start=program_instrument_key(a, instrument), end=program_instrument_key(b, instrument), with_data=n)
+                         for a, b, n in ranges(order, wanted, per_run)]
+        return launches
+    if isinstance(pdef, dg.DynamicPartitionsDefinition) and pdef.name == program_partitions.name:
+        return [Launch(start=a, end=b, with_data=n) for a, b, n in ranges(order, set(keys), per_run)]
+    return [Launch(key=k) for k in keys]
+
+
 def _select(asset_graph: Any, wanted: list[str]) -> set[Any]:
     keys = set(asset_graph.materializable_asset_keys)
     if not wanted:
@@ -151,8 +237,12 @@ def _failure_message(result: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     from jwql_dagster.config import ensure_dagster_home, load_settings
 
+    from jwql_dagster.instance_config import ensure_instance_config
+
     settings = load_settings()
     ensure_dagster_home(settings)
+    # A fresh instance gets its default dagster.yaml (no "no dagster.yaml" warning, no telemetry banner).
+    ensure_instance_config(os.environ["DAGSTER_HOME"])
     with contextlib.ExitStack() as stack:
         if args.with_fake_mast:
             url = stack.enter_context(fake_mast())
@@ -188,7 +278,8 @@ def _materialize(args: argparse.Namespace) -> int:
         batches = plan_batches(asset_graph, _select(asset_graph, args.select))
         for batch in batches:
             batch.partition_keys = partition_keys(batch.partitions_def, instance, archive)
-        total = sum(len(b.partition_keys) for b in batches)
+            batch.launches = plan_launches(batch, asset_graph, instance)
+        total = sum(len(b.launches) for b in batches)
         print(f"materialize-all: {total} run(s) in {len(batches)} batch(es) on instance {os.environ['DAGSTER_HOME']}")
         ok = failed = 0
         failures: list[str] = []
@@ -196,18 +287,16 @@ def _materialize(args: argparse.Namespace) -> int:
         # One launch: the monitor status counts this call's runs of a group as one run of it, not its cadence.
         launch = uuid.uuid4().hex
         for batch in batches:
-            for key in batch.partition_keys:
+            for launch_of in batch.launches:
                 n += 1
-                where = f"[{key}]" if key is not None else ""
+                where = launch_of.where
                 line = f"[{n}/{total}] {batch.label}{where}"
                 if args.dry_run:
                     print(line)
                     continue
                 t0 = time.monotonic()
                 try:
-                    tags = {"jwql/launched_by": "materialize-all", "jwql/launch": launch}
-                    if key is not None:
-                        tags["dagster/partition"] = str(key)
+                    tags = {"jwql/launched_by": "materialize-all", "jwql/launch": launch, **launch_of.tags()}
                     # dg.execute_job, plus the remote origin it cannot be given.
                     dagster_run = instance.create_run_for_job(
                         job_def=job.get_definition(), run_config=run_config, tags=tags,

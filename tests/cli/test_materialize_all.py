@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from jwql_dagster.cli.materialize_all import plan_batches
+from jwql_dagster.cli.materialize_all import plan_batches, ranges
 
 PARTS = dg.StaticPartitionsDefinition(["a", "b"])
 
@@ -58,6 +58,17 @@ def test_a_selection_plans_only_its_assets():
 CLI = str(Path(sys.executable).with_name("jwql-dagster"))
 
 
+def test_ranges_cover_the_cells_with_files_in_dagsters_order_and_skip_bad_keys():
+    order = ["jw00005", "jw00001", "jw00002", "jw1068", "jw00003", "jw00004", "jw00006"]  # Dagster's (insertion) order
+    # From the first to the last wanted key, in that order; never across a hand-typed key.
+    assert ranges(order, {"jw00001", "jw00004"}, None) == [("jw00001", "jw00001", 1), ("jw00004", "jw00004", 1)]
+    assert ranges(order, {"jw00005", "jw00002", "jw00006"}, None) == [("jw00005", "jw00002", 2), ("jw00006", "jw00006", 1)]
+    # At most per_run keys of the order per run.
+    assert ranges(order, set(order), 2) == [("jw00005", "jw00001", 2), ("jw00002", "jw00002", 1),
+                                           ("jw00003", "jw00004", 2), ("jw00006", "jw00006", 1)]
+    assert ranges(order, set(), 200) == []
+
+
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=600)
 
@@ -79,13 +90,22 @@ def test_register_programs_then_materialize_all_archive_files(small_archive, tmp
     done = cli(env, "materialize-all", "--select", "archive_files")
     assert done.returncode == 0, done.stdout + done.stderr
     combos = {(r["program"], r["instrument"]) for r in small_archive.truth["files"].values()}
-    assert f"summary: {len(combos)} succeeded, 0 failed" in done.stdout
+    # One run per instrument over its range of programs, as a UI backfill launches them, not one per cell.
+    instruments = {i for _, i in combos}
+    assert f"summary: {len(instruments)} succeeded, 0 failed" in done.stdout
     with sqlite3.connect(tmp_path / "home" / "jwql.db") as conn:
         (count,) = conn.execute("SELECT count(*) FROM files").fetchone()
+        cells = set(conn.execute("SELECT DISTINCT program, instrument FROM files").fetchall())
     assert count >= len(small_archive.truth["files"])
-    # The runs are in the instance the UI reads.
-    runs = list((tmp_path / "home" / "dagster_home" / "storage").iterdir())
-    assert len(runs) >= len(combos)
+    assert cells == combos  # every cell with files inventoried, none invented
+    # The runs are in the instance the UI reads, each over a range of program x instrument cells.
+    with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster_home")) as instance:
+        runs = instance.get_runs(dg.RunsFilter(tags={"jwql/launched_by": "materialize-all"}))
+    assert len(runs) == len(instruments)
+    assert {r.tags["dagster/asset_partition_range_start"].split("|")[0] for r in runs} == instruments
+    # A fresh instance got its default dagster.yaml: no "no dagster.yaml" warning.
+    assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").is_file()
+    assert "dagster.yaml" not in done.stderr
 
 
 def test_materialize_all_reports_failures_and_exits_1(small_archive, tmp_path: Path) -> None:
