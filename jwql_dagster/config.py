@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, get_args
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, get_args
 from urllib.parse import quote
 
 import annotated_types
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 MASK = "***"
 
@@ -122,7 +124,10 @@ class Settings(BaseModel):
 
 def _parse_url(url: str) -> sa.URL | None:
     # SQLAlchemy's parser reads a raw '/', '?' or '#' in a password as the password (urllib would
-    # end the host part there); redis, SMTP and webhook URLs parse the same way.
+    # end the host part there); redis, SMTP and webhook URLs parse the same way. Imported here, not at
+    # module level: every process that loads the code location imports this module, few mask a URL.
+    import sqlalchemy as sa
+
     try:
         parsed = sa.make_url(url)
     except Exception:  # noqa: BLE001 - not a URL at all: nothing to mask

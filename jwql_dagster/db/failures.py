@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from jwql_dagster.db.models import File, FileFailure
 
 if TYPE_CHECKING:
+    from jwql_dagster.db.models import File, FileFailure
     from jwql_dagster.db.resources import JwqlDatabase
 
 _CHUNK = 500  # names per DELETE ... IN (...), well under SQLite's bound-parameter limit
@@ -32,6 +32,7 @@ def record_failures(
 
     ``failed``: dicts with filename, product, path, reason and error_type.
     """
+    from jwql_dagster.db.models import FileFailure
     now = datetime.now(timezone.utc)
     rows = [{**row, "program": program, "instrument": instrument, "last_seen": now, "run_id": run_id,
              "error_type": str(row["error_type"])[:64]} for row in failed]
@@ -51,6 +52,7 @@ def record_failures(
 
 def recorded_failures(db: JwqlDatabase, product: str, program: str, instrument: str) -> dict[str, str]:
     """filename -> reason of the cell's failure rows of one product."""
+    from jwql_dagster.db.models import FileFailure
     table = FileFailure.__table__
     with db.session(readonly=True) as session:
         rows = session.execute(
@@ -62,6 +64,7 @@ def recorded_failures(db: JwqlDatabase, product: str, program: str, instrument: 
 
 def deleted_sources(db: JwqlDatabase, program: str, instrument: str | None = None) -> set[str]:
     """Names of the program's FITS files (of one instrument, or all) that ``files`` records as deleted."""
+    from jwql_dagster.db.models import File
     table = File.__table__
     query = sa.select(table.c.filename).where(table.c.program == program, table.c.deleted_at.is_not(None))
     if instrument is not None:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from jwql_dagster.db.models import File, FileFailure
 
 if TYPE_CHECKING:
+    from jwql_dagster.db.models import File, FileFailure
     from jwql_dagster.db.resources import JwqlDatabase
 
 _CHUNK = 500  # names per ... IN (...), well under SQLite's bound-parameter limit
@@ -22,7 +22,12 @@ _CHUNK = 500  # names per ... IN (...), well under SQLite's bound-parameter limi
 # programs of one query and the folders of one program well under it.
 _TAILS_PER_CONDITION = 200
 _PROGRAMS_PER_QUERY = 50
-_KNOWN_COLUMNS = (File.filename, File.path, File.size, File.mtime_ns, File.deleted_at)
+
+
+def _known_columns() -> tuple[Any, ...]:
+    """The columns the sensor compares with a folder's listing (a function: the models load on first use)."""
+    from jwql_dagster.db.models import File
+    return (File.filename, File.path, File.size, File.mtime_ns, File.deleted_at)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -40,6 +45,7 @@ def rows_in_folders(db: JwqlDatabase, tails: Iterable[str]) -> list[sa.Row]:
     tick reads the rows of the changed folders only; both spellings of a program (``jw01068``
     and ``01068``) are accepted.
     """
+    from jwql_dagster.db.models import File
     by_program: dict[str, list[str]] = {}
     for tail in sorted(set(tails)):
         by_program.setdefault(tail.split("/")[0], []).append(tail)
@@ -52,16 +58,17 @@ def rows_in_folders(db: JwqlDatabase, tails: Iterable[str]) -> list[sa.Row]:
             conds = [sa.and_(File.program.in_([program, program[2:]]),
                              sa.or_(*[File.path.contains(f"{t}/", autoescape=True) for t in program_tails]))
                      for program, program_tails in batch]
-            out.extend(session.execute(sa.select(*_KNOWN_COLUMNS).where(sa.or_(*conds))))
+            out.extend(session.execute(sa.select(*_known_columns()).where(sa.or_(*conds))))
     return out
 
 
 def rows_named(db: JwqlDatabase, names: Iterable[str]) -> list[sa.Row]:
     """(filename, path, size, mtime_ns, deleted_at) of the rows of these file names."""
+    from jwql_dagster.db.models import File
     out: list[sa.Row] = []
     with db.session(readonly=True) as session:
         for chunk in _chunks(sorted(set(names))):
-            out.extend(session.execute(sa.select(*_KNOWN_COLUMNS).where(File.filename.in_(chunk))))
+            out.extend(session.execute(sa.select(*_known_columns()).where(File.filename.in_(chunk))))
     return out
 
 
@@ -70,6 +77,7 @@ def rows_named(db: JwqlDatabase, names: Iterable[str]) -> list[sa.Row]:
 
 def cell_rows(db: JwqlDatabase, program: str, instrument: str, product: str) -> tuple[dict[str, sa.Row], set[str]]:
     """The cell's ``files`` rows by name, and the names of the program's failures of ``product``."""
+    from jwql_dagster.db.models import File, FileFailure
     with db.session(readonly=True) as s:
         existing = {
             r.filename: r
@@ -100,6 +108,7 @@ def write_inventory(
 
     Idempotent: the same inventory written twice leaves the same rows.
     """
+    from jwql_dagster.db.models import File, FileFailure
     failed_names = sorted({f["filename"] for f in failures})
     with db.session() as s:
         db.upsert(s, File, rows, ("filename",))

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
 from jwql_dagster.filesystem.plots import FilesystemHistory
 
 if TYPE_CHECKING:
+    from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
     from jwql_dagster.db.resources import JwqlDatabase
 
 GENERAL_COLUMNS = ("snapshot_id", "date", "total_file_count", "total_file_size", "fits_file_count", "fits_file_size",
@@ -23,6 +23,7 @@ CENTRAL_COLUMNS = ("snapshot_id", "date", "area", "size", "used", "available")
 
 def store_snapshot(db: JwqlDatabase, general: dict[str, Any], instrument: list[dict[str, Any]], areas: list[dict[str, Any]]) -> None:
     """Write one snapshot in one transaction; a rerun of the same snapshot replaces its rows exactly."""
+    from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
     sid = general["snapshot_id"]
     with db.session() as s:
         db.upsert(s, FilesystemGeneral, [general], key=("snapshot_id",))
@@ -41,6 +42,7 @@ def store_snapshot(db: JwqlDatabase, general: dict[str, Any], instrument: list[d
 
 def load_history(db: JwqlDatabase) -> FilesystemHistory:
     """Every snapshot (oldest first) and the per-filetype counts of the latest one."""
+    from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
     general_table = FilesystemGeneral.__table__
     central_table = CentralStorage.__table__
     with db.session(readonly=True) as s:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 
-from jwql_dagster.db.models import File, FilesystemCharacteristics, MastInventory, MastKeyword
 
 if TYPE_CHECKING:
+    from jwql_dagster.db.models import File, FilesystemCharacteristics, MastInventory, MastKeyword
     from jwql_dagster.db.resources import JwqlDatabase
 
 Keywords = dict[str, list[tuple[str, str]]]  # service -> [(keyword, dtype)]
@@ -22,6 +22,7 @@ Keywords = dict[str, list[tuple[str, str]]]  # service -> [(keyword, dtype)]
 def write_inventory(db: JwqlDatabase, snapshot_id: str, instrument: str,
                     inventory_rows: Sequence[Mapping[str, Any]], keyword_rows: Sequence[Mapping[str, Any]]) -> None:
     """Replace the snapshot's rows of ``instrument`` in one transaction (idempotent for a retried run)."""
+    from jwql_dagster.db.models import MastInventory, MastKeyword
     with db.session() as s:
         for model in (MastInventory, MastKeyword):
             s.execute(sa.delete(model).where(model.snapshot_id == snapshot_id, model.instrument == instrument))
@@ -31,6 +32,7 @@ def write_inventory(db: JwqlDatabase, snapshot_id: str, instrument: str,
 
 def latest_snapshots(db: JwqlDatabase, instruments: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Keywords]]:
     """The newest mast_inventory snapshot of each instrument: ({instrument: {snapshot_id, date, counts}}, keywords)."""
+    from jwql_dagster.db.models import MastInventory, MastKeyword
     found: dict[str, dict[str, Any]] = {}
     keywords: dict[str, Keywords] = {}
     with db.session(readonly=True) as s:
@@ -59,6 +61,7 @@ def latest_snapshots(db: JwqlDatabase, instruments: Iterable[str]) -> tuple[dict
 
 def archive_programs(db: JwqlDatabase, instrument: str) -> list[str]:
     """Programs with live files of ``instrument`` in our ``files`` table."""
+    from jwql_dagster.db.models import File
     with db.session(readonly=True) as s:
         rows = s.execute(
             sa.select(File.program).where(File.instrument == instrument, File.deleted_at.is_(None)).distinct()
@@ -68,5 +71,6 @@ def archive_programs(db: JwqlDatabase, instrument: str) -> list[str]:
 
 def write_characteristics(db: JwqlDatabase, row: Mapping[str, Any]) -> None:
     """Store one instrument's characteristics of a snapshot (an upsert: a retried run rewrites it)."""
+    from jwql_dagster.db.models import FilesystemCharacteristics
     with db.session() as s:
         db.upsert(s, FilesystemCharacteristics, [dict(row)], key=("snapshot_id", "instrument"))

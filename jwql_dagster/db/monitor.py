@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from jwql_dagster.db.models import Monitor, MonitorStatus
 from jwql_dagster.monitoring.status import MonitorState, RunRecord
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from jwql_dagster.db.models import Monitor, MonitorStatus
     from jwql_dagster.db.resources import JwqlDatabase
 
 MONITOR_KEY = ("source", "monitor_name", "run_ref")
@@ -24,6 +25,7 @@ STATUS_KEY = ("snapshot_id", "monitor_name", "source")
 
 def recorded_dagster_runs(db: JwqlDatabase, since: datetime) -> set[str]:
     """Run ids of Dagster runs already in ``monitor`` (started since ``since``, or with no start time)."""
+    from jwql_dagster.db.models import Monitor
     with db.session(readonly=True) as session:
         rows = session.execute(
             sa.select(Monitor.run_ref).where(Monitor.source == "dagster", sa.or_(Monitor.start_time >= since, Monitor.start_time.is_(None)))
@@ -47,6 +49,7 @@ def _as_record(m: Monitor) -> RunRecord:
 
 def load_monitor_records(session: Session, since: datetime) -> list[RunRecord]:
     """Monitor rows since ``since``, plus the latest rows of monitors that have gone quiet for longer."""
+    from jwql_dagster.db.models import Monitor
     # A run that failed before it started (launch error) has only an end time: place it there, as RunRecord.when does.
     when = sa.func.coalesce(Monitor.start_time, Monitor.end_time)
     recent = [_as_record(m) for m in session.scalars(sa.select(Monitor).where(when >= since))]
@@ -67,6 +70,7 @@ def load_monitor_records(session: Session, since: datetime) -> list[RunRecord]:
 
 def record_runs(db: JwqlDatabase, records: Sequence[RunRecord]) -> int:
     """Upsert ``monitor`` rows (idempotent on source, monitor_name, run_ref)."""
+    from jwql_dagster.db.models import Monitor
     if not records:
         return 0
     with db.session() as session:
@@ -75,6 +79,7 @@ def record_runs(db: JwqlDatabase, records: Sequence[RunRecord]) -> int:
 
 def record_status(db: JwqlDatabase, session: Session, states: Sequence[MonitorState], snapshot_id: str, date: datetime) -> int:
     """Upsert one ``monitor_status`` snapshot (idempotent on snapshot, monitor and source)."""
+    from jwql_dagster.db.models import MonitorStatus
     return db.upsert(session, MonitorStatus, [s.as_row(snapshot_id, date) for s in states], key=STATUS_KEY)
 
 
@@ -95,6 +100,7 @@ def _state_from_row(row: MonitorStatus, n_runs: int) -> MonitorState:
 
 def load_snapshot(db: JwqlDatabase, snapshot_id: str | None = None) -> tuple[str | None, datetime | None, list[MonitorState]]:
     """(id, date, states) of one monitor_status snapshot (the newest when ``snapshot_id`` is None)."""
+    from jwql_dagster.db.models import Monitor, MonitorStatus
     with db.session(readonly=True) as session:
         if snapshot_id is None:
             snapshot_id = session.scalar(sa.select(MonitorStatus.snapshot_id).order_by(MonitorStatus.date.desc(), MonitorStatus.id.desc()).limit(1))

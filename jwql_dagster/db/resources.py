@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from jwql_dagster.config import mask_url
 from jwql_dagster.db.engine import SQLITE_BEGIN_OPTION, DatabaseUnavailableError, create_jwql_engine, error_detail
-from jwql_dagster.db.migrate import upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Columns an upsert never overwrites unless asked: the surrogate key and when a row was first seen.
 PRESERVED_ON_UPDATE = ("id", "first_seen")
@@ -56,6 +56,10 @@ class JwqlDatabase(dg.ConfigurableResource):
         with _migrate_lock:
             if self.url in _migrated:
                 return
+            # alembic (and mako) load only in the process that opens the database, not in every
+            # process that imports the code location.
+            from jwql_dagster.db.migrate import upgrade
+
             try:
                 upgrade(engine)
             except sa.exc.OperationalError as exc:
@@ -81,6 +85,8 @@ class JwqlDatabase(dg.ConfigurableResource):
         concurrent writers wait for each other instead of failing; pass ``readonly=True``
         for a session that only reads and should not wait for writers.
         """
+        from sqlalchemy.orm import Session  # the ORM loads with the first session, not with the code location
+
         bind: sa.Engine = self.engine
         if readonly and bind.dialect.name == "sqlite":
             bind = bind.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
@@ -114,6 +120,8 @@ class JwqlDatabase(dg.ConfigurableResource):
         unknown = [k for k in key if k not in table.c]
         if unknown:
             raise ValueError(f"upsert key {unknown} not in table {table.name}")
+        from sqlalchemy.dialects import postgresql, sqlite
+
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from jwql_dagster.db.models import SensorState
 
 if TYPE_CHECKING:
+    from jwql_dagster.db.models import SensorState
     from jwql_dagster.db.resources import JwqlDatabase
 
 # Snapshots kept per sensor: the committed one, plus room for ticks whose cursor Dagster did not
@@ -26,12 +26,14 @@ KEEP = 10
 
 def load_state(db: JwqlDatabase, sensor: str, token: str) -> str | None:
     """The state text saved under ``token``, or None when there is none (pruned, or another database)."""
+    from jwql_dagster.db.models import SensorState
     with db.session(readonly=True) as s:
         return s.scalar(sa.select(SensorState.state).where(SensorState.sensor == sensor, SensorState.token == token))
 
 
 def save_state(db: JwqlDatabase, sensor: str, token: str, text: str, now: datetime) -> None:
     """Store ``text`` under ``token`` (a state seen before is only marked recent), then prune old snapshots."""
+    from jwql_dagster.db.models import SensorState
     with db.session() as s:
         db.upsert(s, SensorState, [{"sensor": sensor, "token": token, "saved_at": now, "state": text}],
                   ("sensor", "token"), update=("saved_at",))
@@ -42,6 +44,7 @@ def save_state(db: JwqlDatabase, sensor: str, token: str, text: str, now: dateti
 
 def snapshot_sizes(db: JwqlDatabase, sensor: str) -> list[int]:
     """Characters of each kept snapshot of ``sensor``, newest first (for benchmarks and the docs' figures)."""
+    from jwql_dagster.db.models import SensorState
     with db.session(readonly=True) as s:
         return [int(n) for n in s.scalars(sa.select(sa.func.length(SensorState.state))
                                           .where(SensorState.sensor == sensor)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlalchemy as sa
 
-from jwql_dagster.db.models import File, FileFailure
+if TYPE_CHECKING:
+    from jwql_dagster.db.models import File, FileFailure
 
 LIKE_ESCAPE = "\\"
 
@@ -90,6 +91,7 @@ def current_failures(conn: sa.Connection, query: str | None = None, program: str
     program, instrument, product, reason or error type contains it (any case); ``program``
     keeps one program's lines.
     """
+    from jwql_dagster.db.models import File, FileFailure
     f, files = FileFailure.__table__, File.__table__
     stmt = (
         sa.select(f.c.filename, f.c.product, f.c.program, f.c.instrument, f.c.path, f.c.reason, f.c.error_type,
@@ -141,6 +143,7 @@ class ProgramSummary:
 
 def programs(conn: sa.Connection) -> list[ProgramSummary]:
     """Programs that have live files or current failures, with counts, sorted by program."""
+    from jwql_dagster.db.models import File
     files = File.__table__
     counts: dict[str, dict[str, Any]] = {}
     rows = conn.execute(
@@ -168,6 +171,7 @@ def programs(conn: sa.Connection) -> list[ProgramSummary]:
 
 def program_files(conn: sa.Connection, program: str) -> list[Any]:
     """The program's live ``files`` rows (mappings), sorted by file name."""
+    from jwql_dagster.db.models import File
     files = File.__table__
     stmt = sa.select(files).where(files.c.program == program, files.c.deleted_at.is_(None)).order_by(files.c.filename)
     return [row._mapping for row in conn.execute(stmt)]
@@ -175,6 +179,7 @@ def program_files(conn: sa.Connection, program: str) -> list[Any]:
 
 def file_by_name(conn: sa.Connection, filename: str) -> Any | None:
     """The live ``files`` row (mapping) of one FITS file name, or None."""
+    from jwql_dagster.db.models import File
     files = File.__table__
     row = conn.execute(sa.select(files).where(files.c.filename == filename, files.c.deleted_at.is_(None))).first()
     return row._mapping if row is not None else None
@@ -182,6 +187,7 @@ def file_by_name(conn: sa.Connection, filename: str) -> Any | None:
 
 def exposure_files(conn: sa.Connection, program: str, file_root: str) -> list[Any]:
     """Live ``files`` rows of one exposure (same ``file_root``), sorted by name: the suffix choices of a file page."""
+    from jwql_dagster.db.models import File
     files = File.__table__
     stmt = (sa.select(files.c.filename, files.c.suffix, files.c.detector, files.c.nints)
             .where(files.c.program == program, files.c.file_root == file_root, files.c.deleted_at.is_(None))

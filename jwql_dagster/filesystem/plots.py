@@ -23,10 +23,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-import jinja2
 from markupsafe import Markup
 
 from jwql_dagster.atomic import atomic_write_bytes, atomic_write_text
+from jwql_dagster.pages import page_template
 
 DASHBOARD_NAME = "filesystem_dashboard.html"
 PNG_NAMES: tuple[str, ...] = (
@@ -46,7 +46,7 @@ AVAILABLE_COLOR, USED_COLOR = "#009E73", "#D55E00"
 MIN_TIME_SPAN = timedelta(days=1)  # a time axis shows at least this much, centred on the data
 TITLE = "JWQL filesystem monitor"
 
-PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!DOCTYPE html>
+PAGE_SOURCE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -61,7 +61,7 @@ PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).fro
 {{ script }}
 </body>
 </html>
-""")
+"""
 
 
 @dataclass
@@ -157,8 +157,8 @@ def render_dashboard(h: FilesystemHistory) -> str:
     from bokeh.resources import INLINE
 
     script, div = components(dashboard_layout(h))
-    return PAGE.render(title=TITLE, snapshots=len(h.general), latest=_day(h.latest_date),
-                       resources=Markup(INLINE.render()), script=Markup(script), div=Markup(div))
+    return page_template(PAGE_SOURCE).render(title=TITLE, snapshots=len(h.general), latest=_day(h.latest_date),
+                                             resources=Markup(INLINE.render()), script=Markup(script), div=Markup(div))
 
 
 def dashboard_layout(h: FilesystemHistory) -> Any:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from jwql_dagster.mast.client import MastClient
 from jwql_dagster.mast.errors import MastError
 from jwql_dagster.mast.parse import scrub
-from jwql_dagster.mast.transport import RetryPolicy
+from jwql_dagster.mast.policy import RetryPolicy
+
+if TYPE_CHECKING:
+    from jwql_dagster.mast.client import MastClient
 
 _DEFAULTS = RetryPolicy()
 
@@ -56,6 +58,8 @@ class MastService(dg.ConfigurableResource):
     def client(self) -> MastClient:
         """The client of this resource instance (a fresh astroquery MastClass, logged in on first query)."""
         if self._client is None:
+            from jwql_dagster.mast.client import MastClient  # requests and urllib3 load with the first client
+
             self._client = MastClient(self.url, self.token, self.policy(), pagesize=self.pagesize, workers=self.workers)
         return self._client
 
@@ -83,6 +87,8 @@ def check_mast(settings: Any) -> tuple[bool, str]:
     """Doctor check: can MAST_API_URL be reached (and is the token accepted)? Never prints the token."""
     token = settings.mast_api_token
     url = str(settings.mast_api_url).rstrip("/")
+    from jwql_dagster.mast.client import MastClient
+
     client = MastClient(url, token, RetryPolicy(max_retries=1, backoff_s=0.2, total_s=5.0, timeout_s=5.0, query_timeout_s=10.0))
     try:
         state = client.ping()

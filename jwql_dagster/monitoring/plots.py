@@ -18,11 +18,11 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Sequence
 
-import jinja2
 from markupsafe import Markup
 
 from jwql_dagster.atomic import atomic_write_text
 from jwql_dagster.monitoring.status import ONE_YEAR_S, SUCCESS, MonitorState, format_duration
+from jwql_dagster.pages import page_template
 
 GREEN = "#2ca02c"
 RED = "#d62728"
@@ -32,7 +32,7 @@ TABLE_FILE = ("monitor_cron_jobs", "cron_status_table.html")
 TITLE = "Cron job status"
 DEFAULT_UI_URL = "http://127.0.0.1:3000"  # `make ui`; JWQL_UI_URL names a deployed Dagster UI
 
-PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!DOCTYPE html>
+PAGE_SOURCE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -49,7 +49,7 @@ Dagster monitors link to their latest run in the <a href="{{ ui_url }}">Dagster 
 {{ script }}
 </body>
 </html>
-""")
+"""
 
 
 def rfc2822(t: datetime | None) -> str:
@@ -141,7 +141,7 @@ def render_html(states: Sequence[MonitorState], taken: datetime | None = None, s
         columns.append(TableColumn(field=f"c{i}", title=name, formatter=fmt, width=width))
     table = DataTable(source=source, columns=columns, width=sum(widths) + 40, height=30 + 28 * max(1, len(rows)), index_position=None)
     script, div = components(table)
-    return PAGE.render(
+    return page_template(PAGE_SOURCE).render(
         title=TITLE,
         taken=rfc2822(taken or datetime.now(timezone.utc)),
         snapshot_id=snapshot_id,
