@@ -222,3 +222,35 @@ def stack_factory(tmp_path: Path, pg_databases, monkeypatch: pytest.MonkeyPatch)
     finally:
         for stack in stacks:
             stack.stop()
+
+
+def production_env(tmp_path: Path, pg_db: str, archive: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWQL_", "DAGSTER_"))}
+    home = tmp_path / "jwql_home"
+    env.update(
+        JWQL_HOME=str(home),
+        JWQL_FILESYSTEM=str(archive),
+        DAGSTER_HOME=str(tmp_path / "dagster_home"),
+        DAGSTER_PG_HOST="127.0.0.1",
+        DAGSTER_PG_PORT="5432",
+        DAGSTER_PG_USER="postgres",
+        DAGSTER_PG_DB=pg_db,
+        JWQL_PREVIEW_WORKERS="1",
+        MPLBACKEND="Agg",
+    )
+    write_instance_yaml(Path(env["DAGSTER_HOME"]), pg_db)
+    return env
+
+
+def partitions_with_files(archive: Path) -> list[tuple[str, str]]:
+    """(program, instrument) cells of the archive, read from its file names."""
+    from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
+
+    cells = set()
+    for path in archive.glob("*/jw*/jw*/*.fits"):
+        try:
+            parsed = parse_filename(path.name)
+        except UnrecognizedFilenameError:
+            continue
+        cells.add((path.parent.parent.name, parsed["instrument"]))
+    return sorted(cells)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.production.conftest import BIN, CodeServer, require_service, wait_for_runs
-from tests.production.test_postgres_instance import partitions_with_files, production_env
+from tests.production.conftest import partitions_with_files, production_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 REDIS_TEST_DB = 7  # broker; results in 8 — away from the default 0/1 a local deployment may use

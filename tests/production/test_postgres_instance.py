@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.production.conftest import CodeServer, wait_for_runs, write_instance_yaml
+from tests.production.conftest import CodeServer, partitions_with_files, production_env, wait_for_runs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def production_env(tmp_path: Path, pg_db: str, archive: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWQL_", "DAGSTER_"))}
-    home = tmp_path / "jwql_home"
-    env.update(
-        JWQL_HOME=str(home),
-        JWQL_FILESYSTEM=str(archive),
-        DAGSTER_HOME=str(tmp_path / "dagster_home"),
-        DAGSTER_PG_HOST="127.0.0.1",
-        DAGSTER_PG_PORT="5432",
-        DAGSTER_PG_USER="postgres",
-        DAGSTER_PG_DB=pg_db,
-        JWQL_PREVIEW_WORKERS="1",
-        MPLBACKEND="Agg",
-    )
-    write_instance_yaml(Path(env["DAGSTER_HOME"]), pg_db)
-    return env
-
-
-def partitions_with_files(archive: Path) -> list[tuple[str, str]]:
-    """(program, instrument) cells of the archive, read from its file names."""
-    from jwql_dagster.archive.filenames import UnrecognizedFilenameError, parse_filename
-
-    cells = set()
-    for path in archive.glob("*/jw*/jw*/*.fits"):
-        try:
-            parsed = parse_filename(path.name)
-        except UnrecognizedFilenameError:
-            continue
-        cells.add((path.parent.parent.name, parsed["instrument"]))
-    return sorted(cells)
 
 
 def test_two_partitions_run_at_once_on_postgres_instance(
@@ -51,7 +18,7 @@ def test_two_partitions_run_at_once_on_postgres_instance(
     import psycopg2
     from dagster import DagsterRunStatus
 
-    archive = Path(getattr(small_archive, "path", small_archive))
+    archive = small_archive.path
     env = production_env(tmp_path, pg_instance_db, archive)
     cells = [c for c in partitions_with_files(archive) if c[1] != "fgs"][:2]
     assert len(cells) == 2, cells
