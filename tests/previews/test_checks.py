@@ -15,7 +15,7 @@ from jwql_dagster.previews.checks import (
     evaluation_of,
     ordered_evaluations,
 )
-from tests.previews.test_assets import P, env, materialize_previews  # noqa: F401 - env is a fixture
+from tests.previews.program import P, materialize_previews
 
 RATE = 0.25
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from jwql_dagster.previews.jobs import RERENDER_CONFIG
-from tests.previews.test_assets import P, env, materialize_previews  # noqa: F401 - env is a fixture
+from tests.previews.program import P, materialize_previews
 
 
 def test_rerender_job_defaults_to_overwrite() -> None:

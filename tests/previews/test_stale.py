@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.plugins.fits import write_fits
-from tests.previews.test_assets import E1, E2, E3, NIRCAM_PREVIEWS, NIRCAM_THUMBS, P, V, listing, make_program
+from tests.previews.program import E1, E2, E3, NIRCAM_PREVIEWS, NIRCAM_THUMBS, P, V, listing, make_program
 
 E4 = f"{P}001001_02102_00004"
 SWA = f"{E4}_NRC_SWA_MOSAIC_rate"
