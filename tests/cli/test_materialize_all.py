@@ -2,15 +2,13 @@
 summaries last and alone), and the command as a user runs it after register-programs, as subprocesses with
 JWQL_HOME/DAGSTER_HOME in tmp."""
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 
 from jwql_dagster.cli.materialize_all import plan_batches, ranges
+from tests.cli.support import cli, user_env
 
 PARTS = dg.StaticPartitionsDefinition(["a", "b"])
 
@@ -55,9 +53,6 @@ def test_a_selection_plans_only_its_assets():
     assert [b.label for b in batches] == ["derived", "monitor_status"]
 
 
-CLI = str(Path(sys.executable).with_name("jwql-dagster"))
-
-
 def test_ranges_cover_the_cells_with_files_in_dagsters_order_and_skip_bad_keys():
     order = ["jw00005", "jw00001", "jw00002", "jw1068", "jw00003", "jw00004", "jw00006"]  # Dagster's (insertion) order
     # From the first to the last wanted key, in that order; never across a hand-typed key.
@@ -67,16 +62,6 @@ def test_ranges_cover_the_cells_with_files_in_dagsters_order_and_skip_bad_keys()
     assert ranges(order, set(order), 2) == [("jw00005", "jw00001", 2), ("jw00002", "jw00002", 1),
                                            ("jw00003", "jw00004", 2), ("jw00006", "jw00006", 1)]
     assert ranges(order, set(), 200) == []
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=600)
-
-
-def user_env(tmp_path: Path, archive: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWQL_", "DAGSTER_"))}
-    env.update(JWQL_HOME=str(tmp_path / "home"), JWQL_FILESYSTEM=str(archive))
-    return env
 
 
 def test_register_programs_then_materialize_all_archive_files(small_archive, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from jwql_dagster.cli.workspace import LOCATION_NAME, workspace_file
-from tests.cli.test_materialize_all import cli, user_env
+from tests.cli.support import cli, user_env
 
 pytestmark = pytest.mark.slow
 

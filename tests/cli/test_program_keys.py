@@ -14,7 +14,7 @@ from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.partitions import program_instrument_key
-from tests.cli.test_materialize_all import cli, user_env
+from tests.cli.support import cli, user_env
 
 BAD_KEYS = ["jw1068", "JW01068", "jw010680", "../etc", "jw0106８"]  # the last one ends in a full-width digit
 

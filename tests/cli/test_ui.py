@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from jwql_dagster.cli.ui import group_alive, port_in_use
-from tests.cli.test_materialize_all import CLI, user_env
+from tests.cli.support import CLI, user_env
 
 pytestmark = pytest.mark.slow
 
