@@ -33,7 +33,7 @@ def test_steps_run_in_celery_worker(tmp_path: Path, pg_instance_db: str, small_a
 
     require_service(_redis_up(), "Redis")
     redis.Redis(host="127.0.0.1", port=6379, db=REDIS_TEST_DB).flushdb()
-    archive = Path(getattr(small_archive, "path", small_archive))
+    archive = small_archive.path
     env = production_env(tmp_path, pg_instance_db, archive)
     env.update(
         JWQL_EXECUTOR="celery",
