@@ -13,7 +13,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import dagster as dg
 
@@ -299,16 +299,22 @@ def _proposal_thumbnail_of(context: dg.AssetExecutionContext, archive: ArchiveFi
     return metadata
 
 
-def _per_program(rows: list[tuple[str, dict[str, Any]]], columns: Sequence[str]) -> dict[str, Any]:
-    """Metadata of a run over many programs: a table of each program's values, and how many."""
+def _per_program(context: dg.AssetExecutionContext, make: Callable[[str], dict[str, Any]],
+                 columns: Sequence[str]) -> dg.MaterializeResult:
+    """Makes a program product for each program of the run; one program keeps its own metadata, a run
+    over many shows a table of each program's values (``columns``) and how many."""
     def plain(value: Any) -> Any:
         return value.value if isinstance(value, dg.MetadataValue) else value
 
+    rows = [(program, make(program)) for program in context.partition_keys]
+    if len(rows) == 1:
+        return dg.MaterializeResult(metadata=rows[0][1])
     records = [dg.TableRecord({"program": program, **{c: plain(meta.get(c, "")) for c in columns}})
                for program, meta in rows]
-    return {"programs": dg.MetadataValue.int(len(rows)),
-            "per_program": dg.MetadataValue.table(records, schema=dg.TableSchema(
-                columns=[dg.TableColumn("program")] + [dg.TableColumn(c) for c in columns]))}
+    return dg.MaterializeResult(metadata={
+        "programs": dg.MetadataValue.int(len(rows)),
+        "per_program": dg.MetadataValue.table(records, schema=dg.TableSchema(
+            columns=[dg.TableColumn("program")] + [dg.TableColumn(c) for c in columns]))})
 
 
 @_batched(
@@ -326,10 +332,8 @@ def proposal_thumbnail(
 
     A backfill makes those of up to CELLS_PER_RUN programs in one run (a partition range).
     """
-    rows = [(program, _proposal_thumbnail_of(context, archive, options, program)) for program in context.partition_keys]
-    if len(rows) == 1:
-        return dg.MaterializeResult(metadata=rows[0][1])
-    return dg.MaterializeResult(metadata=_per_program(rows, ("source", "made")))
+    return _per_program(context, lambda program: _proposal_thumbnail_of(context, archive, options, program),
+                        ("source", "made"))
 
 
 def _program_area(archive: ArchiveFilesystem, program: str) -> str:
@@ -384,10 +388,8 @@ def preview_gallery(
 
     A backfill writes those of up to CELLS_PER_RUN programs in one run (a partition range).
     """
-    rows = [(program, _gallery_of(context, archive, db, program)) for program in context.partition_keys]
-    if len(rows) == 1:
-        return dg.MaterializeResult(metadata=rows[0][1])
-    return dg.MaterializeResult(metadata=_per_program(rows, ("previews", "thumbnails", "path")))
+    return _per_program(context, lambda program: _gallery_of(context, archive, db, program),
+                        ("previews", "thumbnails", "path"))
 
 
 defs = dg.Definitions(
