@@ -16,7 +16,8 @@ REFERENCE_PIXEL = 2**31
 
 
 def primary(instrument: str = "NIRCAM", detector: str = "NRCB1", substrt: tuple[int, int] | None = (1, 1),
-            subsize: tuple[int, int] | None = None) -> fits.PrimaryHDU:
+            subsize: tuple[int, int] | None = None, **cards: object) -> fits.PrimaryHDU:
+    """A JWST primary header; ``cards`` adds any other keyword (``**{"DATE-OBS": ...}`` for hyphenated ones)."""
     hdu = fits.PrimaryHDU()
     hdu.header["TELESCOP"] = "JWST"
     hdu.header["INSTRUME"] = instrument
@@ -25,6 +26,8 @@ def primary(instrument: str = "NIRCAM", detector: str = "NRCB1", substrt: tuple[
         hdu.header["SUBSTRT1"], hdu.header["SUBSTRT2"] = substrt
     if subsize is not None:
         hdu.header["SUBSIZE1"], hdu.header["SUBSIZE2"] = subsize
+    for key, value in cards.items():
+        hdu.header[key] = value
     return hdu
 
 

@@ -12,6 +12,7 @@ import pytest
 from astropy.io import fits
 
 from tests.plugins import fits as fitsfiles
+from tests.plugins.fits import primary
 
 PROGRAM = "jw01068"
 VISIT = "jw01068001001"
@@ -20,18 +21,6 @@ VISIT = "jw01068001001"
 def rate_name(exposure: int, detector: str = "nrcb1", suffix: str = "rate", program: str = PROGRAM) -> str:
     """A recognised NIRCam name; distinct exposures never form a mosaic group."""
     return f"{program}001001_02102_{exposure:05d}_{detector}_{suffix}.fits"
-
-
-def primary(**cards: Any) -> fits.PrimaryHDU:
-    hdu = fits.PrimaryHDU()
-    h = hdu.header
-    h["TELESCOP"] = "JWST"
-    h["INSTRUME"] = "NIRCAM"
-    h["DETECTOR"] = "NRCB1"
-    h["SUBSTRT1"], h["SUBSTRT2"] = 1, 1
-    for key, value in cards.items():
-        h[key] = value
-    return hdu
 
 
 def write_hdus(path: Path, sci: np.ndarray | None, dq: np.ndarray | None = None, prim: fits.PrimaryHDU | None = None,

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from tests.plugins.fits import primary, write
+
 P1, P2 = "jw01068", "jw02000"
 E1 = "jw01068001001_02102_00001"
 E2 = "jw01068001001_02102_00002"
@@ -38,22 +40,15 @@ def write_product(path: Path, detector: str, filter: str, date: str, nints: int 
                   exp_type: str = "NRC_IMAGE", nan: bool = False, seed: int = 0) -> Path:
     """A rate/cal (2D) or rateints (3D) file with SCI, ERR, DQ and the header values the gallery filters on."""
     rng = np.random.default_rng(seed)
-    primary = fits.PrimaryHDU()
-    h = primary.header
-    h.update({"TELESCOP": "JWST", "INSTRUME": instrument, "DETECTOR": detector, "FILTER": filter, "PUPIL": "CLEAR",
-              "EXP_TYPE": exp_type, "DATE-OBS": date, "SUBARRAY": f"SUB{SIZE}", "SUBSTRT1": 1, "SUBSTRT2": 1,
-              "SUBSIZE1": SIZE, "SUBSIZE2": SIZE, "NINTS": nints, "NGROUPS": 3})
+    prim = primary(instrument=instrument, detector=detector, subsize=(SIZE, SIZE), FILTER=filter, PUPIL="CLEAR",
+                   EXP_TYPE=exp_type, SUBARRAY=f"SUB{SIZE}", NINTS=nints, NGROUPS=3, **{"DATE-OBS": date})
     shape = (SIZE, SIZE) if nints == 1 else (nints, SIZE, SIZE)
     data = rng.normal(10.0, 1.0, size=shape).astype(np.float32)
     data[..., 20, 30] = 500.0  # a star: the brightest pixel, at x=30, y=20
     if nan:
         data[...] = np.nan
-    sci = fits.ImageHDU(data, name="SCI")
-    sci.header["BUNIT"] = "DN/s"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fits.HDUList([primary, sci, fits.ImageHDU(np.ones(shape, np.float32), name="ERR"),
-                  fits.ImageHDU(np.zeros(shape, np.uint32), name="DQ")]).writeto(path, overwrite=True)
-    return path
+    return write(path, data, np.zeros(shape, np.uint32), prim=prim,
+                 extra=[fits.ImageHDU(np.ones(shape, np.float32), name="ERR")])
 
 
 def make_archive(root: Path) -> None:
