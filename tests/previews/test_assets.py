@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.plugins.fits import write_fits
+from tests.plugins.resources import make_resources
 from tests.previews.program import E1, E2, E3, NIRCAM_PREVIEWS, NIRCAM_THUMBS, P, V, listing, make_program, materialize_previews
 
 def test_partition_run_makes_exactly_the_jwql_names(env) -> None:
@@ -174,12 +175,10 @@ def test_program_products_proposal_thumbnail_and_gallery(env) -> None:
 
 
 def test_inline_thumbnail_policy(jwql_env, sqlite_db) -> None:
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.options import JwqlOptions
 
     make_program(jwql_env.filesystem, area="proprietary", program="jw03000")
-    resources = build_resources(jwql_env)
-    resources["db"] = sqlite_db
+    resources = make_resources(jwql_env, db=sqlite_db)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("program", ["jw03000"])
         for policy, shown in [("public", False), ("none", False), ("all", True)]:
@@ -293,11 +292,8 @@ def test_definitions_of_the_previews_group() -> None:
     from jwql_dagster.previews import schedules as preview_schedules
     from jwql_dagster.previews import sensors as program_products
 
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
-
     defs = dg.Definitions.merge(archive_files.defs, previews.defs, program_products.defs, preview_schedules.defs,
-                                dg.Definitions(resources=build_resources(load_settings())))
+                                dg.Definitions(resources=make_resources()))
     # Resolve inside a live instance: Dagster's defs-state lookup may otherwise follow a stale
     # weak reference to an instance an earlier test closed (seen when the whole folder runs).
     with dg.instance_for_test():
@@ -317,16 +313,12 @@ def test_definitions_of_the_previews_group() -> None:
 def _proposal_resources(jwql_env, sqlite_db, area: str, program: str) -> dict:
     """Resources for one rendered rate file of ``program`` in archive ``area``, inline policy 'public'."""
     from jwql_dagster.previews.render import render_file
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.options import JwqlOptions
 
     fits_path = write_fits(jwql_env.filesystem / area / program / f"{program}001001"
                            / f"{program}001001_02102_00001_nrca1_rate.fits", "nrca1", "rate")
     render_file(fits_path, jwql_env.preview_root / program, jwql_env.thumbnail_root / program)
-    resources = build_resources(jwql_env)
-    resources["db"] = sqlite_db
-    resources["options"] = JwqlOptions(preview_workers=1, inline_previews="public")
-    return resources
+    return make_resources(jwql_env, db=sqlite_db, options=JwqlOptions(preview_workers=1, inline_previews="public"))
 
 
 def _proposal_metadata(resources: dict, program: str):

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.plugins.fits import write_fits
+from tests.plugins.resources import make_resources
 
 A, B = "jw04000", "jw04001"
 RANGE_START = "dagster/asset_partition_range_start"
@@ -17,7 +18,6 @@ RANGE_END = "dagster/asset_partition_range_end"
 def two_programs(jwql_env, sqlite_db):
     """Program A: two NIRCam rate files (a mosaic); program B: a NIRISS rate file and a broken one."""
     from jwql_dagster.options import JwqlOptions
-    from jwql_dagster.resources import build_resources
 
     settings = jwql_env
     visit_a = settings.filesystem / "public" / A / f"{A}001001"
@@ -26,9 +26,8 @@ def two_programs(jwql_env, sqlite_db):
     visit_b = settings.filesystem / "public" / B / f"{B}001001"
     write_fits(visit_b / f"{B}001001_02101_00001_nis_rate.fits", "nis", "rate")
     (visit_b / f"{B}001001_02101_00002_nis_rate.fits").write_bytes(b"not a FITS file")
-    resources = build_resources(settings)
-    resources["db"] = sqlite_db
-    resources["options"] = JwqlOptions(preview_workers=2, max_failure_rate=0.9, inline_previews="public")
+    resources = make_resources(settings, db=sqlite_db,
+                               options=JwqlOptions(preview_workers=2, max_failure_rate=0.9, inline_previews="public"))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("program", [A, B])
         yield settings, resources, instance

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.plugins.fits import write_fits
+from tests.plugins.resources import make_resources
 from tests.previews.program import E1, E2, E3, NIRCAM_PREVIEWS, NIRCAM_THUMBS, P, V, listing, make_program
 
 E4 = f"{P}001001_02102_00004"
@@ -23,12 +24,10 @@ SWA = f"{E4}_NRC_SWA_MOSAIC_rate"
 @pytest.fixture
 def stale_env(jwql_env, sqlite_db):
     """Settings, resources and a test instance; ``make_program`` is left to the test."""
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.options import JwqlOptions
 
-    resources = build_resources(jwql_env)
-    resources["db"] = sqlite_db
-    resources["options"] = JwqlOptions(preview_workers=1, max_failure_rate=0.5, inline_previews="public")
+    resources = make_resources(jwql_env, db=sqlite_db,
+                               options=JwqlOptions(preview_workers=1, max_failure_rate=0.5, inline_previews="public"))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("program", [P, "jw02000"])
         yield jwql_env, resources, instance
