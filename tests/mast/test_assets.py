@@ -19,6 +19,7 @@ from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.mast.resources import MastService
 from jwql_dagster.demo.mast_catalog import catalog_truth
 from jwql_dagster.demo.mast_server import Failures, Latency
+from tests.plugins.resources import make_resources
 
 from .conftest import TOKEN
 
@@ -202,14 +203,11 @@ def _inventory_with_slow_caom(server, catalog, jwql_env, sqlite_db, monkeypatch,
 
     Checks the counts and keyword lists; returns the run log messages of the NIRCam run.
     """
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
-
     server.latency = Latency(services={"Mast.Caom.Filtered nircam": 45 * scale})
     monkeypatch.setenv("MAST_API_URL", server.url)
     if scale != 1:
         monkeypatch.setenv("JWQL_MAST_TIMEOUT_S", str(600 * scale))
-    mast = build_resources(load_settings())["mast"]
+    mast = make_resources()["mast"]
     assert mast.query_timeout_s == mast.timeout_s == 600 * scale  # the attempt limit follows the query limit
     resources = {"mast": mast, "db": sqlite_db}
     nircam_log: list[str] = []

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from jwql_dagster.archive.layout import INSTRUMENTS
+from tests.plugins.resources import make_resources
 
 
 def test_mast_daily_schedule_requests_every_instrument_and_is_off_by_default():
@@ -20,10 +21,7 @@ def test_mast_daily_schedule_requests_every_instrument_and_is_off_by_default():
     from jwql_dagster.mast import assets as assets_mast
     from jwql_dagster.mast import schedules as schedules_mast
 
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
-
-    defs = dg.Definitions.merge(assets_mast.defs, schedules_mast.defs, dg.Definitions(resources=build_resources(load_settings())))
+    defs = dg.Definitions.merge(assets_mast.defs, schedules_mast.defs, dg.Definitions(resources=make_resources()))
     job = defs.resolve_job_def(mast_daily.job_name)
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"mast_inventory", "filesystem_characteristics"}
 

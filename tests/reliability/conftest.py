@@ -13,6 +13,7 @@ from astropy.io import fits
 
 from tests.plugins import fits as fitsfiles
 from tests.plugins.fits import primary
+from tests.plugins.resources import make_resources
 
 PROGRAM = "jw01068"
 VISIT = "jw01068001001"
@@ -83,12 +84,10 @@ def hostile_files(visit: Path) -> dict[str, tuple[str, str]]:
 @pytest.fixture
 def rel_env(jwql_env, sqlite_db) -> Iterator[tuple[Any, dict[str, Any], dg.DagsterInstance]]:
     """(settings, resources with sqlite db and 1 worker, a test instance holding the program partition)."""
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.options import JwqlOptions
 
-    resources = build_resources(jwql_env)
-    resources["db"] = sqlite_db
-    resources["options"] = JwqlOptions(preview_workers=1, max_failure_rate=1.0, inline_previews="all")
+    resources = make_resources(jwql_env, db=sqlite_db,
+                               options=JwqlOptions(preview_workers=1, max_failure_rate=1.0, inline_previews="all"))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("program", [PROGRAM])
         yield jwql_env, resources, instance

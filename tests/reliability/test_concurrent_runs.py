@@ -21,15 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent("""
     import os, sys, time
     import dagster as dg
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.options import JwqlOptions
+    from tests.plugins.resources import make_resources
     from tests.reliability.conftest import run_partition, run_program_products, PROGRAM
 
     if __name__ == "__main__":
         go, instrument = sys.argv[1], sys.argv[2]
-        resources = build_resources(load_settings())
-        resources["options"] = JwqlOptions(preview_workers=1, max_failure_rate=1.0)
+        resources = make_resources(options=JwqlOptions(preview_workers=1, max_failure_rate=1.0))
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("program", [PROGRAM])
             while not os.path.exists(go):

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from jwql_dagster.db.models import CentralStorage, File, FileFailure, FilesystemGeneral, FilesystemInstrument
+from tests.plugins.resources import make_resources
 from tests.reliability.conftest import (
     PROGRAM,
     VISIT,
@@ -61,13 +62,11 @@ PREVIEW_CHILD = textwrap.dedent("""
     builtins.open = slow_open
 
     if __name__ == "__main__":
-        from jwql_dagster.config import load_settings
-        from jwql_dagster.resources import build_resources
         from jwql_dagster.options import JwqlOptions
+        from tests.plugins.resources import make_resources
         from tests.reliability.conftest import run_partition, run_program_products, PROGRAM
 
-        resources = build_resources(load_settings())
-        resources["options"] = JwqlOptions(preview_workers=int(sys.argv[1]), max_failure_rate=1.0)
+        resources = make_resources(options=JwqlOptions(preview_workers=int(sys.argv[1]), max_failure_rate=1.0))
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("program", [PROGRAM])
             while True:  # render the partition and its gallery again and again until killed
@@ -139,10 +138,9 @@ def test_kill_9_during_preview_writing_leaves_no_partial_output(rel_env, tmp_pat
 SNAPSHOT_CHILD = textwrap.dedent("""
     import sys, time
     import dagster as dg
-    from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.db.resources import JwqlDatabase
     from jwql_dagster.filesystem.assets import filesystem_snapshot
+    from tests.plugins.resources import make_resources
 
     calls = []
     original = JwqlDatabase.upsert
@@ -158,7 +156,7 @@ SNAPSHOT_CHILD = textwrap.dedent("""
 
     if __name__ == "__main__":
         JwqlDatabase.upsert = slow_upsert
-        resources = build_resources(load_settings())
+        resources = make_resources()
         with dg.instance_for_test() as instance:
             dg.materialize([filesystem_snapshot], resources=resources, instance=instance)
 """)
@@ -182,7 +180,6 @@ def any_db_url(request, tmp_path: Path):
 
 def test_kill_9_between_snapshot_upserts_leaves_no_half_snapshot(jwql_env, tmp_path: Path, any_db_url: str) -> None:
     from jwql_dagster.filesystem.assets import filesystem_snapshot
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.db.resources import JwqlDatabase
 
     settings = jwql_env
@@ -211,8 +208,7 @@ def test_kill_9_between_snapshot_upserts_leaves_no_half_snapshot(jwql_env, tmp_p
         assert _snapshot_counts(db, sid) == (0, 0, 0)
 
         # the next run completes; a retry of the same snapshot rewrites it without duplicates
-        resources = build_resources(settings)
-        resources["db"] = db
+        resources = make_resources(settings, db=db)
         with dg.instance_for_test() as instance:
             first = dg.materialize([filesystem_snapshot], resources=resources, instance=instance)
             sid2 = first.run_id

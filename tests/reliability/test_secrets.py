@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from jwql_dagster.demo.mast_server import Failures, start_server
+from tests.plugins.resources import make_resources
 from tests.reliability.conftest import PROGRAM, VISIT, all_event_text, good_rate, rate_name
 
 pytestmark = pytest.mark.postgres
@@ -32,7 +33,6 @@ def test_secrets_never_appear_in_events_logs_errors_outputs_or_the_ui(jwql_env, 
     import jwql_dagster.previews.assets as previews
     import jwql_dagster.archive.assets as archive_files
     from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
     from jwql_dagster.mast.resources import MastService
 
     settings = jwql_env
@@ -46,7 +46,7 @@ def test_secrets_never_appear_in_events_logs_errors_outputs_or_the_ui(jwql_env, 
         monkeypatch.setenv("MAST_API_TOKEN", TOKEN)
         monkeypatch.setenv("MAST_API_URL", server.url)
         settings = load_settings()
-        resources = build_resources(settings)
+        resources = make_resources(settings)
         defs = dg.Definitions(
             assets=[archive_files.archive_files, previews.preview_assets, previews.proposal_thumbnail,
                     previews.preview_gallery, fs_assets.filesystem_snapshot, fs_assets.filesystem_plots,
@@ -84,7 +84,7 @@ def test_secrets_never_appear_in_events_logs_errors_outputs_or_the_ui(jwql_env, 
             server.failures = None
             bad_url = make_url(secret_url).set(port=1).render_as_string(hide_password=False)
             monkeypatch.setenv("JWQL_DATABASE_URL", bad_url)
-            res = build_resources(load_settings())
+            res = make_resources()
             runs.append(dg.materialize([archive_files.archive_files], partition_key=program_instrument_key(PROGRAM, "nircam"),
                                        resources=res, instance=instance, raise_on_error=False))
             assert [r.success for r in runs[-2:]] == [False, False]
