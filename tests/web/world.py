@@ -18,6 +18,7 @@ import numpy as np
 from astropy.io import fits
 
 from tests.plugins.fits import primary, write
+from tests.plugins.resources import make_resources
 
 P1, P2 = "jw01068", "jw02000"
 E1 = "jw01068001001_02102_00001"
@@ -94,13 +95,11 @@ def build_world(home: Path) -> World:
     from jwql_dagster.db.resources import JwqlDatabase
     from jwql_dagster.options import JwqlOptions
     from jwql_dagster.partitions import program_instrument_key
-    from jwql_dagster.resources import build_resources
 
     settings = load_settings({"JWQL_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")})
     make_archive(settings.filesystem)
-    resources = build_resources(settings)
-    resources["db"] = JwqlDatabase(url=settings.database_url)
-    resources["options"] = JwqlOptions(preview_workers=1, max_failure_rate=1.0, inline_previews="all")
+    resources = make_resources(settings, db=JwqlDatabase(url=settings.database_url),
+                               options=JwqlOptions(preview_workers=1, max_failure_rate=1.0, inline_previews="all"))
     archive_files, previews, proposal, failures = (asset_named(k) for k in (
         "archive_files", "preview_images", "proposal_thumbnail", "file_failures"))
     run_ids = []
