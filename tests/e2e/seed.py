@@ -20,7 +20,7 @@ from jwql_dagster.archive.assets import archive_files
 from jwql_dagster.config import load_settings
 from jwql_dagster.demo.synthetic import TRUTH_FILENAME
 from jwql_dagster.partitions import program_instrument_key
-from jwql_dagster.resources import build_resources
+from tests.plugins.resources import make_resources
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     if missing:
         print(f"seed: programs not registered (run jwql-dagster register-programs): {missing}", file=sys.stderr)
         return 1
-    resources = build_resources(settings)
+    resources = make_resources(settings)
     for program in truth["programs"]:
         for instrument in sorted(program["instruments"]):
             key = program_instrument_key(program["program"], instrument)

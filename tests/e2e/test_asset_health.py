@@ -22,11 +22,11 @@ import dagster as dg
 from jwql_dagster.config import load_settings
 from jwql_dagster.partitions import program_instrument_key
 from jwql_dagster.previews.assets import preview_assets, preview_coverage
-from jwql_dagster.resources import build_resources
+from tests.plugins.resources import make_resources
 
 program, bad, good = sys.argv[1:4]
 settings = load_settings()
-resources = build_resources(settings)
+resources = make_resources(settings)
 instance = dg.DagsterInstance.get()
 bad_key, good_key = program_instrument_key(program, bad), program_instrument_key(program, good)
 assert dg.materialize([preview_assets, preview_coverage], partition_key=bad_key, instance=instance,

@@ -23,6 +23,7 @@ import pytest
 
 from tests.e2e.conftest import OUTPUT_ROOT, _free_port, _require_browser
 from tests.e2e.support import safe_name
+from tests.plugins.resources import make_resources
 from tests.web.world import ALL_NAN, E1, EMPTY, GARBAGE, P1, TRUNCATED, World, asset_named, session_world
 
 pytestmark = pytest.mark.e2e
@@ -33,10 +34,8 @@ def _add_filesystem_snapshot(world: World) -> None:
     import dagster as dg
 
     from jwql_dagster.db.resources import JwqlDatabase
-    from jwql_dagster.resources import build_resources
 
-    resources = build_resources(world.settings)
-    resources["db"] = JwqlDatabase(url=world.db_url)
+    resources = make_resources(world.settings, db=JwqlDatabase(url=world.db_url))
     with dg.instance_for_test() as instance:
         dg.materialize([asset_named("filesystem_snapshot"), asset_named("filesystem_plots")], resources=resources,
                        instance=instance)

@@ -15,11 +15,10 @@ import dagster as dg
 
 
 def stale() -> int:
-    from jwql_dagster.config import load_settings
     from jwql_dagster.previews.schedules import stale_cells
-    from jwql_dagster.resources import build_resources
+    from tests.plugins.resources import make_resources
 
-    archive = build_resources(load_settings())["archive"]
+    archive = make_resources()["archive"]
     with dg.DagsterInstance.get() as instance:
         cells = stale_cells(archive, list(instance.get_dynamic_partitions("program")))
     print(json.dumps({"stale": [f"{instrument}|{program}" for program, instrument in cells]}), flush=True)

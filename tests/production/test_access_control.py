@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.plugins.resources import make_resources
+
 
 def _event_log_text(instance: dg.DagsterInstance) -> str:
     """Every event of every run, as stored (messages and metadata), in one string."""
@@ -37,14 +39,12 @@ def test_proprietary_images_never_enter_the_event_log(small_archive, jwql_env, s
     from jwql_dagster.archive import assets as archive_files
     from jwql_dagster.previews import assets as previews
     from jwql_dagster.config import load_settings
-    from jwql_dagster.resources import build_resources
 
     monkeypatch.setenv("JWQL_FILESYSTEM", str(Path(small_archive)))
     monkeypatch.setenv("JWQL_PREVIEW_WORKERS", "1")
     settings = load_settings()
     assert settings.inline_previews == "public"  # the default
-    resources = build_resources(settings)
-    resources["db"] = sqlite_db
+    resources = make_resources(settings, db=sqlite_db)
     defs = dg.Definitions.merge(archive_files.defs, previews.defs, dg.Definitions(resources=resources))
 
     def cells(area: str) -> tuple[str, list[str]]:
