@@ -9,13 +9,15 @@ as a script does (``dg.execute_job`` with ``ReexecutionOptions``).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
-import warnings
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from jwql_dagster.cli.workspace import LOCATION_NAME, workspace_file
@@ -69,7 +71,7 @@ def test_runs_name_the_code_location_the_ui_loads(materialized: dg.DagsterInstan
     assert len({r.tags["jwql/launch"] for r in runs}) == 1
 
 
-def test_a_run_re_executes_from_the_ui_and_from_python(materialized: dg.DagsterInstance) -> None:
+def test_a_run_re_executes_from_the_ui_and_from_python(materialized: dg.DagsterInstance, small_archive) -> None:
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
     from dagster_graphql.test.utils import execute_dagster_graphql
@@ -105,15 +107,33 @@ def test_a_run_re_executes_from_the_ui_and_from_python(materialized: dg.DagsterI
     assert {k: child.tags.get(k) for k in ranged} == ranged
     assert child.remote_job_origin.location_name == LOCATION_NAME
 
-    # The same from a Python script: dg.execute_job with ReexecutionOptions, no warning about the parent.
-    recon = ReconstructableRepository.for_module("jwql_dagster.definitions", "defs").get_reconstructable_job(parent.job_name)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # execute_job does not inherit the parent's tags: a script names the partition range again.
-        with dg.execute_job(
-            recon, instance=materialized, tags=ranged,
-            reexecution_options=dg.ReexecutionOptions(parent_run_id=parent.run_id),
-        ) as again:
-            assert again.success
-    ours = [w for w in caught if "origin" in str(w.message).lower() or "reexecut" in str(w.message).lower()]
-    assert not ours, [str(w.message) for w in ours]
+    # The same from a Python script (its own process: the code location reads its settings when first
+    # imported, and this test process imported it earlier with other settings): dg.execute_job with
+    # ReexecutionOptions, no warning about the parent.
+    env = {**os.environ, "DAGSTER_HOME": materialized.root_directory,
+           "JWQL_HOME": str(Path(materialized.root_directory).parent), "JWQL_FILESYSTEM": str(small_archive.root)}
+    script = subprocess.run([sys.executable, "-c", REEXECUTE_SCRIPT, parent.run_id, parent.job_name, json.dumps(ranged)],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert script.returncode == 0, script.stdout + script.stderr
+    answer = json.loads(script.stdout.strip().splitlines()[-1])
+    assert answer["success"], script.stderr
+    assert not answer["warnings"], answer["warnings"]
+
+
+REEXECUTE_SCRIPT = """
+import json, sys, warnings
+import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+parent_id, job_name, tags = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+recon = ReconstructableRepository.for_module("jwql_dagster.definitions", "defs").get_reconstructable_job(job_name)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    # execute_job does not inherit the parent's tags: a script names the partition range again.
+    with dg.DagsterInstance.get() as instance, dg.execute_job(
+        recon, instance=instance, tags=tags, reexecution_options=dg.ReexecutionOptions(parent_run_id=parent_id),
+    ) as again:
+        success = again.success
+ours = [str(w.message) for w in caught if "origin" in str(w.message).lower() or "reexecut" in str(w.message).lower()]
+print(json.dumps({"success": success, "warnings": ours}))
+"""
