@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from markupsafe import Markup
 
 from jwql_dagster.atomic import atomic_write_bytes, atomic_write_text
-from jwql_dagster.pages import page_template
+from jwql_dagster.pages import bokeh_page, page_template
 
 DASHBOARD_NAME = "filesystem_dashboard.html"
 PNG_NAMES: tuple[str, ...] = (
@@ -46,22 +46,7 @@ AVAILABLE_COLOR, USED_COLOR = "#009E73", "#D55E00"
 MIN_TIME_SPAN = timedelta(days=1)  # a time axis shows at least this much, centred on the data
 TITLE = "JWQL filesystem monitor"
 
-PAGE_SOURCE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{ title }}</title>
-{{ resources }}
-<style>body { font-family: sans-serif; margin: 1.5em; } .meta { color: #555; }</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-<p class="meta">{{ snapshots }} snapshot(s); latest {{ latest }}. Sizes in decimal units (1 TB = 10<sup>12</sup> bytes).</p>
-{{ div }}
-{{ script }}
-</body>
-</html>
-"""
+PAGE_SOURCE = bokeh_page("""<p class="meta">{{ snapshots }} snapshot(s); latest {{ latest }}. Sizes in decimal units (1 TB = 10<sup>12</sup> bytes).</p>""")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from jwql_dagster.atomic import atomic_write_text
 from jwql_dagster.monitoring.status import ONE_YEAR_S, SUCCESS, MonitorState, format_duration
-from jwql_dagster.pages import page_template
+from jwql_dagster.pages import bokeh_page, page_template
 
 GREEN = "#2ca02c"
 RED = "#d62728"
@@ -32,24 +32,9 @@ TABLE_FILE = ("monitor_cron_jobs", "cron_status_table.html")
 TITLE = "Cron job status"
 DEFAULT_UI_URL = "http://127.0.0.1:3000"  # `make ui`; JWQL_UI_URL names a deployed Dagster UI
 
-PAGE_SOURCE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{ title }}</title>
-{{ resources }}
-<style>body { font-family: sans-serif; margin: 1.5em; } .meta { color: #555; }</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-<p class="meta">Snapshot taken {{ taken }}{% if snapshot_id %} (monitor_status snapshot {{ snapshot_id }}){% endif %}:
+PAGE_SOURCE = bokeh_page("""<p class="meta">Snapshot taken {{ taken }}{% if snapshot_id %} (monitor_status snapshot {{ snapshot_id }}){% endif %}:
 {{ n_monitors }} monitor(s), {{ n_failing }} failing, {{ n_missing }} possibly missing.
-Dagster monitors link to their latest run in the <a href="{{ ui_url }}">Dagster UI</a>.</p>
-{{ div }}
-{{ script }}
-</body>
-</html>
-"""
+Dagster monitors link to their latest run in the <a href="{{ ui_url }}">Dagster UI</a>.</p>""")
 
 
 def rfc2822(t: datetime | None) -> str:
