@@ -90,9 +90,14 @@ def state_token(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def encode_marker(token: str) -> str:
-    """The Dagster cursor naming the state saved under ``token`` (a few dozen bytes, whatever the archive's size)."""
-    return json.dumps({"v": MARKER_VERSION, "state": token}, separators=(",", ":"))
+def encode_marker(token: str, folders: int | None = None, waiting: int | None = None) -> str:
+    """The Dagster cursor naming the state saved under ``token`` (under 100 bytes, whatever the archive's size).
+
+    The UI's sensor page shows the cursor as it is, so it leads with what a person wants to read
+    there: how many folders the tick looked at and how many files wait to settle.
+    """
+    summary = {} if folders is None else {"folders": folders, "waiting": waiting or 0}
+    return json.dumps({**summary, "v": MARKER_VERSION, "state": token}, separators=(",", ":"))
 
 
 def decode_marker(text: str) -> str | None:

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import dagster as dg
 
 from jwql_dagster.archive.arrivals import scan_archive
-from jwql_dagster.archive.changes import KnownFile, KnownLookup
+from jwql_dagster.archive.changes import KnownFile, KnownLookup, ScanResult
 from jwql_dagster.archive.cursor import CursorError, decode_cursor, decode_marker, encode_marker, state_token
 from jwql_dagster.archive.inflight import FAILURE, MAX_ATTEMPTS, PENDING, SUCCESS
 from jwql_dagster.archive.requests import Request
@@ -125,14 +125,15 @@ def stored_state(db: JwqlDatabase, cursor: str | None) -> dict | None:
     return decode_cursor(_state_text(db, cursor)[1])
 
 
-def _save(db: JwqlDatabase, token: str | None, text: str) -> str:
+def _save(db: JwqlDatabase, token: str | None, result: ScanResult) -> str:
     """Save the tick's state unless it is the one it started from; return the Dagster cursor naming it."""
+    text = result.cursor
     new = state_token(text)
     if new != token:
         save_state(db, SENSOR_NAME, new, text, datetime.now(timezone.utc))
     _recent.clear()
     _recent[new] = text
-    return encode_marker(new)
+    return encode_marker(new, folders=result.dirs_checked, waiting=result.waiting)
 
 
 def outcome_of(runs: Sequence[dg.DagsterRun]) -> str:
@@ -192,7 +193,7 @@ def evaluate(
             context.log.warning(f"{exc}; starting over as on a first tick")
             token, result = None, scan_archive(root, None, **kwargs)
         # Saved before any run is requested: a request is never made from a state that could be lost.
-        cursor = _save(db, token, result.cursor)
+        cursor = _save(db, token, result)
     except ArchiveRootMissing:
         return dg.SkipReason(f"archive root {root} does not exist (set JWQL_FILESYSTEM)")
     except DATABASE_ERRORS as exc:

@@ -3,6 +3,8 @@ end to end with real archive_files runs writing the files table between ticks.""
 
 from __future__ import annotations
 
+import json
+
 import hashlib
 import importlib
 import shutil
@@ -340,6 +342,9 @@ def test_the_cursor_names_the_state_and_stays_small_however_many_folders(archive
     visits = sum(len(p[1]) for area in state["tree"].values() for p in area[1].values())
     assert visits == 303
     assert snapshot_sizes(sqlite_db, nff.SENSOR_NAME)[0] > 20 * len(first.cursor)  # the folder tree is in the database
+    # what the UI's sensor page shows: a short summary a person can read, not an encoded blob
+    shown = json.loads(first.cursor)
+    assert shown["folders"] >= visits and shown["waiting"] == 0
 
 
 def test_the_state_survives_a_restart_and_an_unchanged_tick_writes_nothing(archive, instance, sqlite_db):
