@@ -48,7 +48,7 @@ demo: install
 	@echo "Database:            $(JWQL_HOME)/jwql.db"
 	@echo "Dagster instance:    $(DAGSTER_HOME)"
 	@echo
-	@echo "Open the UI on this instance (everything already materialized), then browse http://127.0.0.1:3000 :"
+	@echo "Open the Dagster UI (http://127.0.0.1:3000) and the quicklook pages (http://127.0.0.1:3001) on this instance:"
 	@echo "  make ui JWQL_HOME=$(JWQL_HOME)"
 
 # Dagster UI and quicklook pages side by side; Ctrl-C, or SIGTERM to make (GNU make passes it on), stops both.
