@@ -1,21 +1,3 @@
-"""The quicklook app over the shared test world (see tests/web/world.py)."""
+"""The quicklook app over the shared test world: the same session fixtures as tests/web uses."""
 
-from __future__ import annotations
-
-import pytest
-
-from tests.web.world import World, session_world
-
-
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return session_world(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def app(world: World):
-    from jwql_dagster.web.app import create_app
-
-    application = create_app(world.settings)
-    yield application
-    application.state.db.dispose()
+from tests.web.conftest import app, world  # noqa: F401  (fixtures, found by pytest through this conftest)
