@@ -1,10 +1,11 @@
-"""Jobs of the previews group, by asset key, so sensors and schedules import no asset module."""
+"""Jobs of the previews group, by asset key, so sensors and schedules import no asset module.
+
+Each job is partitioned as its assets are (Dagster infers it from the selection, as for preview_rerender_job).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
-
-from jwql_dagster.partitions import program_instrument_partitions, program_partitions
 
 ARCHIVE_FILES = dg.AssetKey("archive_files")
 PREVIEW_IMAGES = dg.AssetKey("preview_images")
@@ -15,21 +16,18 @@ PREVIEW_GALLERY = dg.AssetKey("preview_gallery")
 preview_partition_job = dg.define_asset_job(
     "preview_partition_job",
     selection=dg.AssetSelection.assets(ARCHIVE_FILES, PREVIEW_IMAGES, THUMBNAILS),
-    partitions_def=program_instrument_partitions,
     description="Inventory and previews of one program x instrument partition.",
 )
 
 program_products_job = dg.define_asset_job(
     "program_products_job",
     selection=dg.AssetSelection.assets(PROPOSAL_THUMBNAIL, PREVIEW_GALLERY),
-    partitions_def=program_partitions,
     description="Proposal thumbnail and preview gallery of one program.",
 )
 
 preview_cells_job = dg.define_asset_job(
     "preview_cells_job",
     selection=dg.AssetSelection.assets(PREVIEW_IMAGES, THUMBNAILS),
-    partitions_def=program_instrument_partitions,
     description=("Previews of one cell, or of a range of cells in one run (the daily rescan): the files the "
                  "inventory already knows, re-checked for in-place rewrites."),
 )
