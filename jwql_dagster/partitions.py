@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import dagster as dg
 
 from jwql_dagster.archive.layout import INSTRUMENTS
@@ -14,6 +17,19 @@ from jwql_dagster.archive.layout import INSTRUMENTS
 #: file-arrival sensor after a bulk arrival, the daily rescan): runs of a range of consecutive programs
 #: of one instrument, each paying one Python start-up for up to this many cells.
 CELLS_PER_RUN = 200
+
+
+def batched_backfill(decorator: Any, **kwargs: Any) -> Any:
+    """``decorator(**kwargs, backfill_policy=...)`` with runs of up to CELLS_PER_RUN partitions, without Dagster's
+    BetaWarning for the parameter: batching cells into runs is the point of the policy here, and the warning
+    would greet every process loading the code location."""
+    def apply(fn: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN)
+            return decorator(**kwargs, backfill_policy=policy)(fn)
+
+    return apply
 
 program_partitions = dg.DynamicPartitionsDefinition(name="program")
 instrument_partitions = dg.StaticPartitionsDefinition(list(INSTRUMENTS))

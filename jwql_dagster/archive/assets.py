@@ -15,7 +15,7 @@ from jwql_dagster.archive.layout import AREAS, is_program_key, preferred_copies
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db import files as files_sql
 from jwql_dagster.db.resources import JwqlDatabase
-from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_partitions, split_program_instrument
+from jwql_dagster.partitions import batched_backfill, program_instrument_partitions, split_program_instrument
 
 MAX_LISTED_FAILURES = 50
 MAX_LOGGED_LINKS = 20
@@ -81,10 +81,10 @@ def _cells_metadata(cells: list[tuple[str, str, dict[str, Any]]]) -> dict[str, A
             "by_cell": dg.MetadataValue.table(rows, schema=schema)}
 
 
-@dg.asset(
+# A backfill of the whole archive ("Materialize all") runs ranges of cells, not one run per cell.
+@batched_backfill(
+    dg.asset,
     partitions_def=program_instrument_partitions,
-    # A backfill of the whole archive ("Materialize all") runs ranges of cells, not one run per cell.
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN),
     group_name="previews",
     kinds={"fits", "sql"},
     pool="db",

@@ -24,7 +24,7 @@ from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.metadata import inline_image_md, quicklook
 from jwql_dagster.options import JwqlOptions
 from jwql_dagster.partitions import (
-    CELLS_PER_RUN,
+    batched_backfill as _batched,
     program_instrument_partitions,
     program_partitions,
     split_program_instrument,
@@ -115,18 +115,6 @@ def _inline_thumbnail(made: Sequence[RenderOutcome], plan: Plan, sources: Sequen
             except Exception:  # noqa: BLE001 - a missing or odd image only loses the picture
                 return None
     return None
-
-
-def _batched(decorator: Any, **kwargs: Any) -> Any:
-    """``decorator(**kwargs, backfill_policy=...)`` without Dagster's BetaWarning for the parameter: batching
-    cells into runs is the point of the policy here, and the warning would greet every process loading the code."""
-    def apply(fn: Any) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=CELLS_PER_RUN)
-            return decorator(**kwargs, backfill_policy=policy)(fn)
-
-    return apply
 
 
 def _cell_row(cell: CellRun) -> dg.TableRecord:
