@@ -222,3 +222,74 @@ def tail(path: Path, chars: int = 3000) -> str:
         return path.read_text(errors="replace")[-chars:]
     except FileNotFoundError:
         return "(no log)"
+
+
+LAUNCH_RUN = """
+mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
+  ... on LaunchRunSuccess { run { runId } }
+  ... on RunConfigValidationInvalid { errors { message } }
+  ... on Error { message } } }
+"""
+RUN = """
+query($id: ID!) { runOrError(runId: $id) { __typename
+  ... on Run { runId jobName status creationTime startTime endTime }
+  ... on Error { message } } }
+"""
+TERMINAL_RUN = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def launch_run(gql: GraphQL, location: str, repository: str, job: str, tags: dict[str, str] | None = None,
+               run_config: dict[str, Any] | None = None) -> str:
+    """Launch one run of ``job`` as the UI's Launchpad does (``launchRun``); returns its run id."""
+    params = {"selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
+              "runConfigData": run_config or {}, "mode": "default",
+              "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}}
+    answer = gql(LAUNCH_RUN, {"p": params}, timeout=300)["launchRun"]
+    if answer["__typename"] != "LaunchRunSuccess":
+        why = answer.get("message") or "; ".join(e["message"] for e in answer.get("errors") or []) or answer["__typename"]
+        raise RuntimeError(f"launchRun {job}: {why}")
+    return answer["run"]["runId"]
+
+
+def run_stats(gql: GraphQL, run_id: str) -> dict[str, Any]:
+    """status, creationTime, startTime, endTime (epoch seconds; None until known) of one run."""
+    answer = gql(RUN, {"id": run_id})["runOrError"]
+    if answer["__typename"] != "Run":
+        raise RuntimeError(f"runOrError {run_id}: {answer.get('message', answer['__typename'])}")
+    return answer
+
+
+def wait_for_run(gql: GraphQL, run_id: str, timeout: float, poll: float = 0.1) -> tuple[dict[str, Any], float]:
+    """Poll until the run is SUCCESS, FAILURE or CANCELED; returns (its stats, perf_counter when first seen so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = run_stats(gql, run_id)
+        if stats["status"] in TERMINAL_RUN:
+            return stats, time.perf_counter()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_id} still {stats['status']} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+RUN_EVENTS = """
+query($id: ID!) { logsForRun(runId: $id, limit: 1000) { __typename
+  ... on EventConnection { events { __typename ... on MessageEvent { timestamp } } }
+  ... on Error { message } } }
+"""
+
+
+def run_event_times(gql: GraphQL, run_id: str) -> dict[str, float]:
+    """Epoch seconds of the first event of each type in a run's log (RunEnqueuedEvent, RunStartingEvent, ...).
+
+    Why: a run's record has only creation, start and end; the events split the queued part into
+    the coordinator's wait (creation -> RunStartingEvent) and the run worker's start-up
+    (RunStartingEvent -> RunStartEvent).
+    """
+    answer = gql(RUN_EVENTS, {"id": run_id})["logsForRun"]
+    if answer["__typename"] != "EventConnection":
+        raise RuntimeError(f"logsForRun {run_id}: {answer.get('message', answer['__typename'])}")
+    times: dict[str, float] = {}
+    for event in answer["events"]:
+        if event.get("timestamp"):
+            times.setdefault(event["__typename"], int(event["timestamp"]) / 1000.0)
+    return times
