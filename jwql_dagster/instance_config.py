@@ -63,6 +63,13 @@ def default_settings(max_runs: int | None = None) -> dict[str, Any]:
             },
             "pools": {"default_limit": 2},
         },
+        # The daemon looks at the run queue every second (Dagster's default is 5 s): a run the sensor or the
+        # UI asks for starts at once, which is most of a short run's wall time.
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": {"dequeue_interval_seconds": 1},
+        },
         "run_monitoring": {
             "enabled": True,
             "poll_interval_seconds": 15,
@@ -103,6 +110,8 @@ def managed_sections(user: dict[str, Any], max_runs: int | None = None) -> dict[
     ours = {k: v for k, v in default_settings(max_runs).items() if k not in user}
     if _queue_set_elsewhere(user):
         ours.pop("concurrency", None)  # the user sized the queue the old way; pools would be refused beside it
+    if "run_queue" in user:
+        ours.pop("run_coordinator", None)  # Dagster refuses a run_coordinator section beside run_queue
     return ours
 
 

@@ -19,11 +19,12 @@ from jwql_dagster.partitions import batched_backfill, program_instrument_partiti
 
 MAX_LISTED_FAILURES = 50
 MAX_LOGGED_LINKS = 20
+CELL_LINES_MAX = 5  # a run over more cells logs one line for all of them
 
 
 def _inventory_cell(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase, program: str,
-                    instrument: str, now: datetime) -> dict[str, Any]:
-    """Inventory one cell (list, compare with its rows, write) and return its metadata."""
+                    instrument: str, now: datetime, log: bool = True) -> dict[str, Any]:
+    """Inventory one cell (list, compare with its rows, write) and return its metadata (``log``: a line for it)."""
     # Symlinks follow the sensor's rule (archive/links.py): links out of the archive and loops are skipped and reported.
     skipped_links: list[str] = []
     listed = archive.program_files(program, instrument, skipped=skipped_links)
@@ -48,7 +49,8 @@ def _inventory_cell(context: dg.AssetExecutionContext, archive: ArchiveFilesyste
 
     by_suffix_area = Counter((f.suffix or "?", f.area) for f in found)
     failure_list = [{"filename": f["filename"], "reason": f["reason"]} for f in failures[:MAX_LISTED_FAILURES]]
-    context.log.info(f"{program} {instrument}: {len(found)} files, {len(failures)} failures, {len(gone)} deleted")
+    if log:
+        context.log.info(f"{program} {instrument}: {len(found)} files, {len(failures)} failures, {len(gone)} deleted")
     return {
         "dagster/row_count": dg.MetadataValue.int(live),
         "files": dg.MetadataValue.int(len(found)),
@@ -76,9 +78,11 @@ def _cells_metadata(cells: list[tuple[str, str, dict[str, Any]]]) -> dict[str, A
     schema = dg.TableSchema(columns=[dg.TableColumn("program"), dg.TableColumn("instrument")]
                             + [dg.TableColumn(k, "int") for k in counted])
     totals = {k: dg.MetadataValue.int(sum(m[k].value for _, _, m in cells)) for k in counted}
+    skipped = sorted({text for _, _, m in cells for text in m["skipped_links"].value})
     return {"cells": dg.MetadataValue.int(len(cells)), **totals,
             "total_bytes": dg.MetadataValue.int(sum(m["total_bytes"].value for _, _, m in cells)),
-            "by_cell": dg.MetadataValue.table(rows, schema=schema)}
+            "by_cell": dg.MetadataValue.table(rows, schema=schema),
+            "skipped_links": dg.MetadataValue.json(skipped[:MAX_LISTED_FAILURES])}
 
 
 # A backfill of the whole archive ("Materialize all") runs ranges of cells, not one run per cell.
@@ -104,8 +108,14 @@ def archive_files(context: dg.AssetExecutionContext, archive: ArchiveFilesystem,
                          "(e.g. jw01068); nothing was changed. Remove them with "
                          "`jwql-dagster register-programs --remove-invalid`.")
     now = datetime.now(timezone.utc)
-    cells = [(program, instrument, _inventory_cell(context, archive, db, program, instrument, now))
+    # A run over many cells logs one line for all (its metadata has the per-cell table): each line is a stored event.
+    detail = len(keys) <= CELL_LINES_MAX
+    cells = [(program, instrument, _inventory_cell(context, archive, db, program, instrument, now, log=detail))
              for program, instrument in keys]
+    if not detail:
+        totals = {k: sum(m[k].value for _, _, m in cells) for k in ("files", "failure_count", "deleted")}
+        context.log.info(f"{len(cells)} cells: {totals['files']} files, {totals['failure_count']} failures, "
+                         f"{totals['deleted']} deleted")
     return dg.MaterializeResult(metadata=cells[0][2] if len(cells) == 1 else _cells_metadata(cells))
 
 defs = dg.Definitions(assets=[archive_files])

@@ -28,7 +28,7 @@ from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.archive.walk import ArchiveRootMissing
 from jwql_dagster.config import load_settings
 from jwql_dagster.db import files as files_sql
-from jwql_dagster.db.engine import DATABASE_ERRORS
+from jwql_dagster.db.errors import database_errors
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.db.sensor_state import load_state, save_state
 from jwql_dagster.options import JwqlOptions
@@ -160,12 +160,13 @@ def run_outcomes(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, str]
 
 
 def run_request(request: Request) -> dg.RunRequest:
-    """The RunRequest of one planned run: one cell by partition key, or a range of cells by Dagster's range tags."""
+    """The RunRequest of one planned run: one cell by partition key, or a range of cells (programs, and
+    instruments when several changed) by Dagster's range tags."""
     tags = {"jwql/trigger": SENSOR_NAME, "jwql/changed_files": str(request.lines), "jwql/cells": str(len(request.cells))}
-    first = program_instrument_key(request.first, request.instrument)
+    first = program_instrument_key(request.first, request.instruments[0])
     if request.single:
         return dg.RunRequest(run_key=request.key, partition_key=first, tags=tags)
-    last = program_instrument_key(request.last, request.instrument)
+    last = program_instrument_key(request.last, request.instruments[1])
     return dg.RunRequest(run_key=request.key, tags={**tags, RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)})
 
 
@@ -196,7 +197,7 @@ def evaluate(
         cursor = _save(db, token, result)
     except ArchiveRootMissing:
         return dg.SkipReason(f"archive root {root} does not exist (set JWQL_FILESYSTEM)")
-    except DATABASE_ERRORS as exc:
+    except database_errors() as exc:
         return dg.SkipReason(f"jwql database unavailable ({db.masked_url}): {type(exc).__name__}; will retry")
 
     _log_problems(context, result.problems)

@@ -8,7 +8,6 @@ plan.py, stale.py and pool.py; this module is the Dagster wiring around it.
 """
 
 
-import hashlib
 import os
 import time
 import warnings
@@ -18,8 +17,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import dagster as dg
 
 from jwql_dagster.archive.resources import ArchiveFilesystem
-from jwql_dagster.atomic import atomic_copy
-from jwql_dagster.db.failures import deleted_sources
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.metadata import inline_image_md, quicklook
 from jwql_dagster.options import JwqlOptions
@@ -30,7 +27,6 @@ from jwql_dagster.partitions import (
     split_program_instrument,
 )
 from jwql_dagster.previews.checks import preview_coverage
-from jwql_dagster.previews.gallery import choose_proposal_thumbnail, write_gallery
 from jwql_dagster.previews.jobs import (
     ARCHIVE_FILES,
     PREVIEW_GALLERY,
@@ -42,33 +38,31 @@ from jwql_dagster.previews.jobs import (
     preview_rerender_job,
     program_products_job,
 )
-from jwql_dagster.previews.cells import CellRun, prepare_cell, record_cell, render_cells
+from jwql_dagster.previews.cells import (
+    CELL_LINES_MAX,
+    CellRun,
+    cell_messages,
+    prepare_cell,
+    record_cell,
+    render_cells,
+    run_plan_line,
+)
 from jwql_dagster.previews.plan import Plan, SourceFile, product_mtimes
-from jwql_dagster.previews.pool import progress_line
+from jwql_dagster.previews.pool import progress_due, progress_line
+from jwql_dagster.previews.products import (
+    GalleryPage,
+    ProposalThumbnail,
+    gallery_path,
+    make_gallery,
+    make_proposal_thumbnail,
+    program_area,
+)
+from jwql_dagster.previews.version import PREVIEW_CODE_VERSION, render_code_version  # noqa: F401 (tests)
 from jwql_dagster.previews.worker import RenderOutcome
 
 GROUP = "previews"
 MAX_LISTED = 10  # file names shown in a log line
 MAX_TABLE_ROWS = 20  # failures shown in the UI's table of a run
-
-# Modules whose code decides what a preview looks like: their source is the rendering's version.
-_RENDER_MODULES = ("render.py", "frame.py", "fits_io.py", "mosaic.py", "worker.py")
-PREVIEW_CODE_VERSION_BASE = "previews-2"
-
-
-def render_code_version(folder: Path = Path(__file__).parent) -> str:
-    """``previews-2+<hash>``: the hash of the rendering modules' source, so any change to how a
-    preview is made marks every partition stale in the UI, without importing the renderer
-    (and astropy) when the code location loads, and without a version number to forget."""
-    digest = hashlib.sha256()
-    for name in _RENDER_MODULES:
-        digest.update(name.encode())
-        digest.update((folder / name).read_bytes())
-    return f"{PREVIEW_CODE_VERSION_BASE}+{digest.hexdigest()[:12]}"
-
-
-PREVIEW_CODE_VERSION = render_code_version()
-
 
 class PreviewRunConfig(dg.Config):
     """Run configuration of the preview assets."""
@@ -93,11 +87,6 @@ def failure_table(failed: Sequence[tuple[RenderOutcome, Sequence[SourceFile]]]) 
         records.append(dg.TableRecord({"file": f"... {len(failed) - MAX_TABLE_ROWS} more", "error": "", "reason": ""}))
     schema = dg.TableSchema(columns=[dg.TableColumn("file"), dg.TableColumn("error"), dg.TableColumn("reason")])
     return dg.MetadataValue.table(records, schema=schema)
-
-
-def gallery_path(archive: ArchiveFilesystem, program: str) -> Path:
-    """$JWQL_OUTPUT_ROOT/previews/<program>/index.html."""
-    return Path(archive.safe_output_path(archive.output_root, "previews", program, "index.html"))
 
 
 def _inline_thumbnail(made: Sequence[RenderOutcome], plan: Plan, sources: Sequence[SourceFile],
@@ -134,24 +123,13 @@ def cells_table(cells: Sequence[CellRun]) -> dg.MetadataValue:
     return dg.MetadataValue.table([_cell_row(c) for c in cells], schema=dg.TableSchema(columns=columns))
 
 
-def _log_cell(context: dg.AssetExecutionContext, cell: CellRun, workers: int) -> None:
-    if cell.swept:
-        context.log.info(f"removed {cell.swept} temporary file(s) left by interrupted runs")
-    removal = cell.removal
-    if removal.total:
-        context.log.info(
-            f"removed {len(removal.previews)} preview(s) and {len(removal.thumbnails)} thumbnail(s) of "
-            f"{len(removal.sources)} file(s) deleted from the archive and {len(removal.mosaics)} mosaic(s) "
-            f"no longer made")
-    if removal.errors:
-        context.log.warning(f"could not remove {len(removal.errors)} stale product(s): "
-                            + "; ".join(removal.errors[:MAX_LISTED]))
-    plan = cell.plan
-    context.log.info(
-        f"{cell.program} {cell.instrument}: {len(cell.sources)} files, {len(plan.tasks)} to render "
-        f"({sum(t.kind == 'mosaic' for t in plan.tasks)} mosaics), {len(plan.skipped)} files and "
-        f"{len(plan.skipped_mosaics)} mosaics up to date, {workers} workers"
-    )
+def _log_plan(context: dg.AssetExecutionContext, cells: Sequence[CellRun], workers: int) -> None:
+    detail = len(cells) <= CELL_LINES_MAX
+    for cell in cells:
+        for warning, text in cell_messages(cell, workers, detail):
+            (context.log.warning if warning else context.log.info)(text)
+    if not detail:
+        context.log.info(run_plan_line(cells, workers))
 
 
 @_batched(
@@ -191,13 +169,13 @@ def preview_assets(
     workers = options.preview_workers
     cells = [prepare_cell(archive, db, *split_program_instrument(key), config.overwrite)
              for key in context.partition_keys]
-    for cell in cells:
-        _log_cell(context, cell, workers)
+    _log_plan(context, cells, workers)
 
     start = time.perf_counter()
     n = sum(len(c.plan.tasks) for c in cells)
     for i, (cell, outcome) in enumerate(render_cells(archive, cells, workers), 1):
-        (context.log.info if outcome.ok else context.log.warning)(progress_line(i, n, outcome))
+        if progress_due(i, n, outcome):
+            (context.log.info if outcome.ok else context.log.warning)(progress_line(i, n, outcome))
     wall = time.perf_counter() - start
     for cell in cells:
         for problem in cell.record_problems:
@@ -257,6 +235,8 @@ def preview_assets(
                   "thumbnails_written": dg.MetadataValue.int(sum(len(o.thumbnails) for o in made)),
                   "thumbnails_removed": dg.MetadataValue.int(sum(len(c.removal.thumbnails) for c in cells))},
     )
+    # After the thumbnails' materializations, so the UI never shows the program products older than them.
+    make_program_products(context, archive, db, options, programs)
 
 
 # ---------------------------------------------------------------- program-level products
@@ -266,25 +246,46 @@ with warnings.catch_warnings():
     _by_program = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="program")
 
 
+def _proposal_thumbnail_metadata(made: ProposalThumbnail, archive: ArchiveFilesystem, options: JwqlOptions) -> dict[str, Any]:
+    if made.path is None:
+        return {"source": dg.MetadataValue.text("(none)"), "made": False, "quicklook": quicklook(made.program)}
+    metadata: dict[str, Any] = {
+        "source": dg.MetadataValue.text(made.source or ""),
+        "path": dg.MetadataValue.path(str(made.path)),
+        "made": True,
+        "quicklook": quicklook(made.program),
+    }
+    if inline_allowed(options.inline_previews, [program_area(archive, made.program)]):
+        metadata["thumbnail"] = inline_image_md(made.path, alt=f"{made.program}.thumb", max_px=200)
+    return metadata
+
+
+def _gallery_metadata(page: GalleryPage) -> dict[str, Any]:
+    return {
+        "path": dg.MetadataValue.path(str(page.path)),
+        "url": dg.MetadataValue.url(page.path.as_uri()),
+        "quicklook": quicklook(page.program),
+        "previews": dg.MetadataValue.int(page.n_previews),
+        "thumbnails": dg.MetadataValue.int(page.n_thumbnails),
+        "observations": dg.MetadataValue.int(page.observations),
+    }
+
+
 def _proposal_thumbnail_of(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, options: JwqlOptions,
                            program: str) -> dict[str, Any]:
-    folder = Path(archive.safe_output_path(archive.thumbnail_root, program))
-    chosen = choose_proposal_thumbnail(folder)
-    if chosen is None:
+    made = make_proposal_thumbnail(archive, program)
+    if made.source is None:
         context.log.info(f"{program}: no rate, dark or uncal thumbnail yet; no proposal thumbnail made")
-        return {"source": dg.MetadataValue.text("(none)"), "made": False, "quicklook": quicklook(program)}
-    target = Path(archive.safe_output_path(archive.thumbnail_root, program, f"{program}.thumb"))
-    atomic_copy(chosen, target)
-    metadata: dict[str, Any] = {
-        "source": dg.MetadataValue.text(chosen.name),
-        "path": dg.MetadataValue.path(str(target)),
-        "made": True,
-        "quicklook": quicklook(program),
-    }
-    if inline_allowed(options.inline_previews, [_program_area(archive, program)]):
-        metadata["thumbnail"] = inline_image_md(target, alt=f"{program}.thumb", max_px=200)
-    context.log.info(f"{program}: proposal thumbnail copied from {chosen.name}")
-    return metadata
+    else:
+        context.log.info(f"{program}: proposal thumbnail copied from {made.source}")
+    return _proposal_thumbnail_metadata(made, archive, options)
+
+
+def _gallery_of(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase,
+                program: str) -> dict[str, Any]:
+    page = make_gallery(archive, db, program)
+    context.log.info(f"{program}: gallery of {page.n_previews} previews written to {page.path}")
+    return _gallery_metadata(page)
 
 
 def _per_program(context: dg.AssetExecutionContext, make: Callable[[str], dict[str, Any]],
@@ -305,6 +306,32 @@ def _per_program(context: dg.AssetExecutionContext, make: Callable[[str], dict[s
             columns=[dg.TableColumn("program")] + [dg.TableColumn(c) for c in columns]))})
 
 
+def make_program_products(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase,
+                          options: JwqlOptions, programs: Sequence[str]) -> None:
+    """The proposal thumbnail and gallery of each program of a preview run, made by the run itself and
+    reported as materializations of ``proposal_thumbnail`` and ``preview_gallery`` partitions: one batch,
+    one run, instead of a products run per program after it. For a program that fails here the
+    ``program_products`` sensor asks a products run once the preview run succeeded."""
+    failed: list[str] = []
+    made = 0
+    for program in programs:
+        try:
+            thumb = make_proposal_thumbnail(archive, program)
+            page = make_gallery(archive, db, program)
+        except (OSError, ValueError) as exc:  # disk full, an unsafe path: the previews themselves are made
+            context.log.warning(f"{program}: proposal thumbnail or gallery not made: {type(exc).__name__}: {exc}")
+            failed.append(program)
+            continue
+        made += thumb.source is not None
+        context.log_event(dg.AssetMaterialization(asset_key=PROPOSAL_THUMBNAIL, partition=program,
+                                                  metadata=_proposal_thumbnail_metadata(thumb, archive, options)))
+        context.log_event(dg.AssetMaterialization(asset_key=PREVIEW_GALLERY, partition=program,
+                                                  metadata=_gallery_metadata(page)))
+    done = len(programs) - len(failed)
+    context.log.info(f"program products: {done} gallery page(s) and {made} proposal thumbnail(s) written for "
+                     f"{', '.join(programs[:MAX_LISTED])}{' ...' if len(programs) > MAX_LISTED else ''}")
+
+
 @_batched(
     dg.asset,
     key=PROPOSAL_THUMBNAIL,
@@ -322,42 +349,6 @@ def proposal_thumbnail(
     """
     return _per_program(context, lambda program: _proposal_thumbnail_of(context, archive, options, program),
                         ("source", "made"))
-
-
-def _program_area(archive: ArchiveFilesystem, program: str) -> str:
-    """'public' only when the program is seen in public/ and not in proprietary/; anything else
-    (some files still proprietary, or an unmounted or unreadable archive) counts as 'proprietary'."""
-    root = Path(archive.filesystem)
-    try:
-        public = (root / "public" / program).is_dir()
-        proprietary = (root / "proprietary" / program).is_dir()
-    except OSError:
-        return "proprietary"
-    return "public" if public and not proprietary else "proprietary"
-
-
-def _gallery_of(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase,
-                program: str) -> dict[str, Any]:
-    page = gallery_path(archive, program)
-    preview_dir = Path(archive.safe_output_path(archive.preview_root, program))
-    # Files deleted from the archive are never listed, even before a preview run has removed their images.
-    hidden = {n.removesuffix(".fits") for n in deleted_sources(db, program)}
-    gallery = write_gallery(
-        program,
-        preview_dir,
-        Path(archive.safe_output_path(archive.thumbnail_root, program)),
-        page,
-        hidden=hidden,
-    )
-    context.log.info(f"{program}: gallery of {gallery.n_previews} previews written to {page}")
-    return {
-        "path": dg.MetadataValue.path(str(page)),
-        "url": dg.MetadataValue.url(page.as_uri()),
-        "quicklook": quicklook(program),
-        "previews": dg.MetadataValue.int(gallery.n_previews),
-        "thumbnails": dg.MetadataValue.int(gallery.n_thumbnails),
-        "observations": dg.MetadataValue.int(len(gallery.groups)),
-    }
 
 
 @_batched(

@@ -128,3 +128,39 @@ def record_cell(db: JwqlDatabase, cell: CellRun, run_id: str) -> None:
     recorded_mosaics = set(recorded_failures(db, MOSAIC_PRODUCT, cell.program, cell.instrument))
     succeeded += [(name, MOSAIC_PRODUCT) for name in sorted(recorded_mosaics - current)]
     record_failures(db, cell.program, cell.instrument, run_id, failure_rows(cell.failed), succeeded)
+
+
+#: A run over at most this many cells logs each cell's plan; a larger one logs one line for all of them
+#: (its materializations carry the per-cell table), so a backfill's event log is not mostly plan lines.
+CELL_LINES_MAX = 5
+
+
+def cell_messages(cell: CellRun, workers: int, detail: bool) -> list[tuple[bool, str]]:
+    """(is_warning, text) lines about a cell's planning: sweeps, removals and their errors always, the
+    plan itself when ``detail``."""
+    out: list[tuple[bool, str]] = []
+    if cell.swept:
+        out.append((False, f"removed {cell.swept} temporary file(s) left by interrupted runs"))
+    removal = cell.removal
+    if removal.total:
+        out.append((False, f"removed {len(removal.previews)} preview(s) and {len(removal.thumbnails)} thumbnail(s) of "
+                           f"{len(removal.sources)} file(s) deleted from the archive and {len(removal.mosaics)} "
+                           f"mosaic(s) no longer made"))
+    if removal.errors:
+        out.append((True, f"could not remove {len(removal.errors)} stale product(s): " + "; ".join(removal.errors[:10])))
+    if detail:
+        plan = cell.plan
+        out.append((False, f"{cell.program} {cell.instrument}: {len(cell.sources)} files, {len(plan.tasks)} to render "
+                           f"({sum(t.kind == 'mosaic' for t in plan.tasks)} mosaics), {len(plan.skipped)} files and "
+                           f"{len(plan.skipped_mosaics)} mosaics up to date, {workers} workers"))
+    return out
+
+
+def run_plan_line(cells: Sequence[CellRun], workers: int) -> str:
+    """One line for the plan of a run over many cells."""
+    tasks = [t for c in cells for t in c.plan.tasks]
+    programs = len({c.program for c in cells})
+    return (f"{len(cells)} cells of {programs} programs: {sum(len(c.sources) for c in cells)} files, {len(tasks)} to "
+            f"render ({sum(t.kind == 'mosaic' for t in tasks)} mosaics), {sum(len(c.plan.skipped) for c in cells)} "
+            f"files and {sum(len(c.plan.skipped_mosaics) for c in cells)} mosaics up to date, {workers} workers")
+

@@ -182,7 +182,9 @@ with warnings.catch_warnings():
             others = [judge(archive, db, *split_program_instrument(k))
                       for k in currently_not_passing(context.instance) if k not in set(keys)]
             for evaluation in ordered_evaluations(run, others, max_rate):
-                context.log.info(f"preview_coverage {evaluation.partition or '(all)'}: {evaluation.description}")
+                # The evaluation itself is stored and shown; a log line repeats it only where it matters.
+                if not evaluation.passed or len(keys) <= 5:
+                    context.log.info(f"preview_coverage {evaluation.partition or '(all)'}: {evaluation.description}")
                 yield evaluation
         yield dg.Output(None)
 

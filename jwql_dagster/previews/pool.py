@@ -74,6 +74,12 @@ def progress_line(i: int, n: int, outcome: RenderOutcome) -> str:
     return f"[{i}/{n}] failed {outcome.name}: {outcome.error_type}: {outcome.reason} ({outcome.seconds:.2f} s)"
 
 
+def progress_due(i: int, n: int, outcome: RenderOutcome) -> bool:
+    """Whether outcome ``i`` of ``n`` gets a log line: every failure, every file of a small run, and for a
+    large one about every tenth and the last (each line is an event the run stores, at a few ms each)."""
+    return not outcome.ok or n <= 20 or i == n or i % max(1, n // 10) == 0
+
+
 def product_of(outcome: RenderOutcome) -> str:
     """The file_failures.product of a task's outcome."""
     return MOSAIC_PRODUCT if outcome.kind == "mosaic" else PRODUCT

@@ -3,9 +3,9 @@
 The file-arrival sensor sees new and deleted files through directory mtimes; a file
 rewritten in place keeps its directory's mtime, so a daily pass plans every cell with files
 (one listing of the program and of its output folders, as a run would) and asks runs only
-for the cells with something to render. Cells of one instrument go together in runs of up
-to ``CELLS_PER_RUN`` consecutive programs (a partition range), so a day with many stale
-cells still starts a handful of runs, each paying one Python start-up.
+for the cells with something to render. Cells go together as the file-arrival sensor groups
+them (spans of up to ``CELLS_PER_RUN`` consecutive programs, a partition range), so a day with
+many stale cells still starts a handful of runs, each paying one Python start-up.
 """
 
 from datetime import datetime, timezone
@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from jwql_dagster.archive.listing import ArchiveUnavailableError
+from jwql_dagster.archive.requests import plan_requests
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_key
 from jwql_dagster.previews.jobs import preview_cells_job
@@ -41,30 +42,21 @@ def stale_cells(archive: ArchiveFilesystem, known_programs: list[str]) -> list[t
 
 
 def batched_requests(stale: list[tuple[str, str]], program_order: list[str], day: str) -> list[dg.RunRequest]:
-    """One run per instrument and span of at most CELLS_PER_RUN consecutive programs (in the instance's order).
+    """The sensor's grouping (archive/requests.py): per span of at most CELLS_PER_RUN consecutive programs
+    (in the instance's order), one dense rectangle of instruments x programs or one range per instrument.
 
-    A span may include up-to-date cells between stale ones: a run skips them after one listing.
+    A run may include up-to-date cells between stale ones: it skips them after one listing.
     """
-    position = {program: i for i, program in enumerate(program_order)}
+    planned = plan_requests({cell: [] for cell in stale}, {}, program_order, CELLS_PER_RUN)
     requests = []
-    for instrument in sorted({inst for _, inst in stale}):
-        programs = sorted((p for p, inst in stale if inst == instrument), key=position.__getitem__)
-        start = 0
-        while start < len(programs):
-            end = start
-            while (end + 1 < len(programs)
-                   and position[programs[end + 1]] - position[programs[start]] < CELLS_PER_RUN):
-                end += 1
-            first, last = programs[start], programs[end]
-            if first == last:
-                requests.append(dg.RunRequest(run_key=f"rescan|{day}|{first}|{instrument}",
-                                              partition_key=program_instrument_key(first, instrument)))
-            else:
-                requests.append(dg.RunRequest(
-                    run_key=f"rescan|{day}|{first}..{last}|{instrument}",
-                    tags={RANGE_START: str(program_instrument_key(first, instrument)),
-                          RANGE_END: str(program_instrument_key(last, instrument))}))
-            start = end + 1
+    for request in planned:
+        run_key = f"rescan|{day}|{request.where}"
+        if request.single:
+            requests.append(dg.RunRequest(run_key=run_key, partition_key=program_instrument_key(request.first,
+                                                                                               request.instruments[0])))
+        else:
+            requests.append(dg.RunRequest(run_key=run_key, tags={RANGE_START: request.start_key,
+                                                                 RANGE_END: request.end_key}))
     return requests
 
 

@@ -1,20 +1,25 @@
-"""Run-status sensor 'program_products': a successful preview run asks for the program-level products of its programs.
+"""Run-status sensor 'program_products': the safety net behind the program products a preview run makes itself.
 
-The proposal thumbnail and the gallery read the thumbnails and previews that the
-program x instrument runs write, so they must run after them; an eager automation
-condition would wait for all five instrument partitions, most of which never exist. A run
-over many cells (a backfill, the daily rescan) asks once per program it touched, not once
-per cell; a program whose products run is still queued is not asked again, and a backfill
+A preview run makes the proposal thumbnail and gallery of each of its programs at its end
+(previews/products.py) and reports them as materializations, so a sensor-driven ingest needs no
+second run per batch. This sensor looks at each successful preview run and asks for the products
+only of programs the run did not make them for (a run of older code, or a program whose gallery
+could not be written), in one run per span of consecutive programs (a partition range), never one
+run per program. A program whose products run is still queued is not asked again, and a backfill
 that includes the program products ("Materialize all") makes them itself.
 """
 
 import dagster as dg
 
-from jwql_dagster.partitions import split_program_instrument
 from jwql_dagster.archive.layout import is_program_key
-from jwql_dagster.previews.jobs import PROPOSAL_THUMBNAIL, THUMBNAILS, program_products_job
+from jwql_dagster.archive.requests import program_spans
+from jwql_dagster.partitions import CELLS_PER_RUN, split_program_instrument
+from jwql_dagster.previews.jobs import PREVIEW_GALLERY, PROPOSAL_THUMBNAIL, THUMBNAILS, program_products_job
 
 BACKFILL_TAG = "dagster/backfill"
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 _WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
@@ -25,26 +30,65 @@ def makes_its_own_program_products(run: dg.DagsterRun, instance: dg.DagsterInsta
     return bool(backfill and backfill.asset_selection and PROPOSAL_THUMBNAIL in backfill.asset_selection)
 
 
+def programs_of_tags(tags: dict[str, str], order: list[str]) -> set[str]:
+    """The programs a program_products_job run covers: its partition, or its range in the instance's order."""
+    if tags.get(PARTITION_TAG):
+        return {tags[PARTITION_TAG]}
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if start in order and end in order:
+        return set(order[order.index(start):order.index(end) + 1])
+    return set()
+
+
 def waiting_programs(instance: dg.DagsterInstance, programs: list[str]) -> set[str]:
     """Programs whose program_products_job run is already queued and not started: it will see these thumbnails."""
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=program_products_job.name, statuses=_WAITING))
-    return {run.tags.get("dagster/partition") for run in runs} & set(programs)
+    if not runs:
+        return set()
+    order = list(instance.get_dynamic_partitions("program"))
+    return set().union(*(programs_of_tags(dict(run.tags), order) for run in runs)) & set(programs)
+
+
+def materialized_by_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> dict[dg.AssetKey, set[str]]:
+    """{asset key: partitions} the run materialized, for thumbnails and the two program products."""
+    out: dict[dg.AssetKey, set[str]] = {THUMBNAILS: set(), PROPOSAL_THUMBNAIL: set(), PREVIEW_GALLERY: set()}
+    if run.asset_selection and THUMBNAILS not in run.asset_selection:
+        return out  # a run of other assets: no need to read its events
+    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.asset_key in out and event.partition:
+            out[event.asset_key].add(event.partition)
+    return out
 
 
 def programs_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> list[str]:
     """The programs whose thumbnails the run materialized (one for a partition run, many for a range)."""
-    if run.asset_selection and THUMBNAILS not in run.asset_selection:
-        return []  # a run of other assets: no need to read its events
-    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    programs: set[str] = set()
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key != THUMBNAILS or not event.partition:
-            continue
-        program, _ = split_program_instrument(event.partition)
-        if is_program_key(program):
-            programs.add(program)
-    return sorted(programs)
+    programs = {split_program_instrument(p)[0] for p in materialized_by_run(run, instance)[THUMBNAILS]}
+    return sorted(p for p in programs if is_program_key(p))
+
+
+def products_made_by_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> set[str]:
+    """Programs whose proposal thumbnail and gallery the run made itself."""
+    made = materialized_by_run(run, instance)
+    return made[PROPOSAL_THUMBNAIL] & made[PREVIEW_GALLERY]
+
+
+def products_requests(programs: list[str], order: list[str], upstream_run_id: str) -> list[dg.RunRequest]:
+    """One run per span of consecutive programs (instance order): a partition for one, a range for more.
+    Run key ``<program>|<upstream run id>`` (a range: ``<first>..<last>|<upstream run id>``)."""
+    position = {p: i for i, p in enumerate(list(order) + sorted(set(programs) - set(order)))}
+    ordered = sorted(set(programs), key=position.__getitem__)
+    tags = {"jwql/upstream_run": upstream_run_id}
+    requests = []
+    for span in program_spans(ordered, position, CELLS_PER_RUN):
+        first, last = span[0], span[-1]
+        if first == last:
+            requests.append(dg.RunRequest(run_key=f"{first}|{upstream_run_id}", partition_key=first, tags=tags))
+        else:
+            requests.append(dg.RunRequest(run_key=f"{first}..{last}|{upstream_run_id}",
+                                          tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last}))
+    return requests
 
 
 @dg.run_status_sensor(
@@ -53,22 +97,27 @@ def programs_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> list[st
     request_job=program_products_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
-    description="After a successful preview run, requests the proposal thumbnail and gallery of each program it touched.",
+    description="After a successful preview run, requests the proposal thumbnail and gallery of the programs "
+    "the run did not make them for itself (one run per span of programs).",
 )
 def program_products(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
-    """Request program_products_job for every program of a successful preview run."""
+    """Request program_products_job for the programs of a successful preview run that lack their products."""
     run = context.dagster_run
     programs = programs_of_run(run, context.instance)
     if not programs:
         return dg.SkipReason(f"run {run.run_id} ({run.job_name}) materialized no program's thumbnails")
     if makes_its_own_program_products(run, context.instance):
         return dg.SkipReason(f"run {run.run_id} belongs to a backfill that makes the program products itself")
+    made = products_made_by_run(run, context.instance)
+    programs = [p for p in programs if p not in made]
+    if not programs:
+        return dg.SkipReason(f"run {run.run_id} made the proposal thumbnail and gallery of its programs itself")
     # Runs of other instruments of the same batch finish one after the other: one waiting run per program.
-    programs = [p for p in programs if p not in waiting_programs(context.instance, programs)]
+    waiting = waiting_programs(context.instance, programs)
+    programs = [p for p in programs if p not in waiting]
     if not programs:
         return dg.SkipReason(f"the program products of run {run.run_id}'s programs are already queued")
-    return [dg.RunRequest(run_key=f"{program}|{run.run_id}", partition_key=program,
-                          tags={"jwql/upstream_run": run.run_id})
-            for program in programs]
+    return products_requests(programs, list(context.instance.get_dynamic_partitions("program")), run.run_id)
+
 
 defs = dg.Definitions(sensors=[program_products])

@@ -372,7 +372,8 @@ def test_changes_in_many_programs_go_into_a_bounded_number_of_runs(archive, tabl
     new.append(archive.add(fits_name(1068, "nircam", 3)))
     result = t.tick()
     assert len(result.changes) == 26
-    assert [(r.instrument, r.first, r.last, len(r.cells)) for r in result.requests] == [
-        ("nircam", "jw01068", "jw03007", 9), ("nircam", "jw03008", "jw03017", 10), ("nircam", "jw03018", "jw03024", 7)]
+    nircam = ("nircam", "nircam")
+    assert [(r.instruments, r.first, r.last, len(r.cells)) for r in result.requests] == [
+        (nircam, "jw01068", "jw03007", 9), (nircam, "jw03008", "jw03017", 10), (nircam, "jw03018", "jw03024", 7)]
     assert sorted(requested(result)) == sorted(p.name for p in new)
     assert sum(r.lines for r in result.requests) == result.files == 26

@@ -22,7 +22,8 @@ def test_partition_run_makes_exactly_the_jwql_names(env) -> None:
     prev = settings.preview_root / P
     thumbs = settings.thumbnail_root / P
     assert listing(prev, ".jpg") == NIRCAM_PREVIEWS
-    assert listing(thumbs, ".thumb") == NIRCAM_THUMBS
+    # jwql's thumbnails, plus the program's proposal thumbnail, which the run makes itself
+    assert listing(thumbs, ".thumb") == NIRCAM_THUMBS | {f"{P}.thumb"}
     assert not list(prev.glob(".tmp-*")) and not list(thumbs.glob(".tmp-*"))
     m = meta["preview_images"]
     assert m["files_seen"].value == 9  # x1d ignored, niriss elsewhere
@@ -194,7 +195,7 @@ def test_pool_of_workers_renders_the_same_names(env) -> None:
     _, meta = materialize_previews(resources, instance, options=JwqlOptions(preview_workers=2, max_failure_rate=0.5))
     assert meta["preview_images"]["files_made"].value == 9
     assert listing(settings.preview_root / P, ".jpg") == NIRCAM_PREVIEWS
-    assert listing(settings.thumbnail_root / P, ".thumb") == NIRCAM_THUMBS
+    assert listing(settings.thumbnail_root / P, ".thumb") == NIRCAM_THUMBS | {f"{P}.thumb"}
 
 
 def run_preview_partition_job(resources, instance, program=P, instrument="nircam"):
@@ -208,23 +209,22 @@ def run_preview_partition_job(resources, instance, program=P, instrument="nircam
     return job.execute_in_process(partition_key=program_instrument_key(program, instrument), instance=instance)
 
 
-def test_preview_job_and_sensor_request_program_products(env) -> None:
+def test_preview_job_makes_program_products_and_the_sensor_asks_for_none(env) -> None:
     from jwql_dagster.previews.sensors import program_products
 
     settings, resources, instance = env
     result = run_preview_partition_job(resources, instance)
     assert result.success
     assert listing(settings.preview_root / P, ".jpg") == NIRCAM_PREVIEWS
+    assert (settings.thumbnail_root / P / f"{P}.thumb").is_file()
+    assert (settings.output_root / "previews" / P / "index.html").is_file()
     run = instance.get_run_by_id(result.run_id)
     success = [e for e in instance.all_logs(result.run_id)
                if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"]
     ctx = dg.build_run_status_sensor_context(sensor_name="program_products", dagster_event=success[0].dagster_event,
                                              dagster_instance=instance, dagster_run=run)
-    requests = program_products(ctx)
-    assert len(requests) == 1 and isinstance(requests[0], dg.RunRequest)
-    request = requests[0]
-    assert request.partition_key == P
-    assert request.run_key == f"{P}|{result.run_id}"
+    skip = program_products(ctx)
+    assert isinstance(skip, dg.SkipReason) and "itself" in skip.skip_message
     # an ad-hoc run of other assets asks for nothing
     from jwql_dagster.archive.assets import archive_files as archive_asset
     from jwql_dagster.partitions import program_instrument_key
@@ -247,8 +247,9 @@ def test_daily_rescan_requests_every_partition_with_files(env) -> None:
     # process's current defs-state storage after the test, breaking later Definitions loads.
     with dg.build_schedule_context(instance=instance, resources={"archive": resources["archive"]}) as ctx:
         requests = previews_daily_rescan(ctx)
-    keys = sorted(str(r.partition_key) for r in requests)
-    assert keys == [f"nircam|{P}", f"niriss|{P}"]
+    # both instruments of the program in one run: the range nircam|P..niriss|P
+    assert [(r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+            for r in requests] == [(f"nircam|{P}", f"niriss|{P}")]
     assert previews_daily_rescan.default_status == dg.DefaultScheduleStatus.STOPPED
 
 

@@ -78,20 +78,65 @@ def test_one_run_renders_every_cell_and_reports_each(two_programs) -> None:
     assert meta2["files_made"].value == 0 and meta2["files_skipped"].value == 3 and meta2["mosaics_skipped"].value == 1
 
 
-def test_program_products_once_per_program_of_a_batch(two_programs) -> None:
-    from jwql_dagster.previews.sensors import programs_of_run, program_products
+def _success_context(instance, run_id):
+    run = instance.get_run_by_id(run_id)
+    success = next(e for e in instance.all_logs(run_id)
+                   if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS")
+    return dg.build_run_status_sensor_context(sensor_name="program_products", dagster_instance=instance,
+                                              dagster_run=run, dagster_event=success.dagster_event)
+
+
+def test_a_preview_run_makes_its_programs_products_itself(two_programs) -> None:
+    """One run over a batch: each program's proposal thumbnail and gallery made once, by the run, after its
+    thumbnails; the program_products sensor then asks for no second run."""
+    from jwql_dagster.previews.sensors import program_products, programs_of_run
+
+    settings, resources, instance = two_programs
+    result = _range_run(resources, instance)
+    for program in (A, B):
+        assert (settings.thumbnail_root / program / f"{program}.thumb").is_file()
+        assert (settings.output_root / "previews" / program / "index.html").is_file()
+    for key in ("proposal_thumbnail", "preview_gallery"):
+        assert instance.get_materialized_partitions(dg.AssetKey(key)) == {A, B}
+    kinds = [e.dagster_event.asset_key.to_user_string() for e in instance.all_logs(result.run_id)
+             if e.dagster_event and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"]
+    assert kinds.index("proposal_thumbnail") > max(i for i, k in enumerate(kinds) if k == "thumbnails")
+    assert programs_of_run(instance.get_run_by_id(result.run_id), instance) == [A, B]
+    assert isinstance(program_products(_success_context(instance, result.run_id)), dg.SkipReason)
+
+
+@pytest.fixture
+def galleries_fail_for(monkeypatch):
+    """Make writing the gallery of the given programs fail as a full disk would."""
+    from jwql_dagster.previews import products
+
+    failing: set[str] = set()
+    real = products.write_gallery
+
+    def write_gallery(program, *args, **kwargs):
+        if program in failing:
+            raise OSError(28, "No space left on device")
+        return real(program, *args, **kwargs)
+
+    monkeypatch.setattr(products, "write_gallery", write_gallery)
+    return failing
+
+
+def test_program_products_asked_in_one_range_run_only_where_missing(two_programs, galleries_fail_for) -> None:
+    from jwql_dagster.previews.sensors import program_products
 
     _, resources, instance = two_programs
+    galleries_fail_for.update({A, B})
     result = _range_run(resources, instance)
-    run = instance.get_run_by_id(result.run_id)
-    assert programs_of_run(run, instance) == [A, B]
-    success = next(e for e in instance.all_logs(result.run_id)
-                   if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS")
-    ctx = dg.build_run_status_sensor_context(sensor_name="program_products", dagster_instance=instance,
-                                             dagster_run=run, dagster_event=success.dagster_event)
-    requests = program_products(ctx)
-    assert sorted(r.partition_key for r in requests) == [A, B]
-    assert len({r.run_key for r in requests}) == 2
+    assert result.success  # the previews are made; only the program pages are missing
+    [request] = program_products(_success_context(instance, result.run_id))
+    assert request.partition_key is None and request.run_key == f"{A}..{B}|{result.run_id}"
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (A, B)
+
+    galleries_fail_for.discard(A)
+    again = _range_run(resources, instance)
+    [only_b] = program_products(_success_context(instance, again.run_id))
+    assert only_b.partition_key == B and only_b.run_key == f"{B}|{again.run_id}"
 
 
 def test_daily_rescan_batches_stale_cells_and_skips_up_to_date_ones(two_programs) -> None:
@@ -137,25 +182,22 @@ def test_program_products_of_a_backfill_range_in_one_run(two_programs) -> None:
     assert {r.data["program"]: r.data["previews"] for r in gallery["per_program"].records} == {A: 3, B: 1}
 
 
-def test_program_products_asked_once_while_queued(two_programs) -> None:
+def test_program_products_asked_once_while_queued(two_programs, galleries_fail_for) -> None:
     from jwql_dagster.previews.sensors import makes_its_own_program_products, program_products
 
     _, resources, instance = two_programs
-
-    def sensor_for(result):
-        run = instance.get_run_by_id(result.run_id)
-        success = next(e for e in instance.all_logs(result.run_id)
-                       if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS")
-        return program_products(dg.build_run_status_sensor_context(
-            sensor_name="program_products", dagster_instance=instance, dagster_run=run,
-            dagster_event=success.dagster_event))
-
-    first = sensor_for(_range_run(resources, instance))
-    assert sorted(r.partition_key for r in first) == [A, B]
+    galleries_fail_for.update({A, B})
+    first = program_products(_success_context(instance, _range_run(resources, instance).run_id))
+    assert [r.tags.get("dagster/asset_partition_range_start") for r in first] == [A]
+    # a queued products run of A (by partition) and of the range A..B (by range tags)
     instance.add_run(dg.DagsterRun(job_name="program_products_job", run_id="queued-a",
                                    tags={"dagster/partition": A}, status=dg.DagsterRunStatus.NOT_STARTED))
-    second = sensor_for(_range_run(resources, instance))
+    second = program_products(_success_context(instance, _range_run(resources, instance).run_id))
     assert [r.partition_key for r in second] == [B]  # A's products run is still queued
+    instance.add_run(dg.DagsterRun(job_name="program_products_job", run_id="queued-ab", status=dg.DagsterRunStatus.NOT_STARTED,
+                                   tags={"dagster/asset_partition_range_start": A, "dagster/asset_partition_range_end": B}))
+    third = program_products(_success_context(instance, _range_run(resources, instance).run_id))
+    assert isinstance(third, dg.SkipReason)
 
     run = instance.get_run_by_id(_range_run(resources, instance).run_id)
     assert not makes_its_own_program_products(run, instance)  # not part of a backfill

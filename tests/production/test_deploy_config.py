@@ -26,6 +26,7 @@ def test_deploy_instance_config_loads_on_postgres(tmp_path: Path, pg_instance_db
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.dequeue_interval_seconds == 1  # queued runs start within a second
         run_cfg = instance.get_concurrency_config().run_queue_config
         assert run_cfg.max_concurrent_runs == 4
         assert {"key": "dagster/partition/instrument", "value": {"applyLimitPerUniqueValue": True}, "limit": 2} in run_cfg.tag_concurrency_limits

@@ -34,6 +34,8 @@ def test_fresh_instance_gets_recovery_settings_dagster_accepts(tmp_path: Path) -
         assert config.run_queue_config.max_concurrent_runs == machine_run_limit()
         assert config.pool_config.default_pool_limit == 2
         assert not instance.telemetry_enabled and not instance.nux_enabled
+        # a queued run starts within a second, not Dagster's default five (issue 17: a no-op run in <= 3 s)
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
 
 
 def test_second_call_changes_nothing(tmp_path: Path) -> None:
