@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from jwql_dagster.config import Settings, mask_url
+from jwql_dagster.config import Settings
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.mast.resources import MastService
@@ -35,7 +35,10 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     # Secrets (the MAST token, a database URL holding a password) reach the resources as EnvVars.
     token: Any = secret_value("MAST_API_TOKEN", settings.mast_api_token) if settings.mast_api_token else None
     db_url: Any = settings.database_url
-    if mask_url(db_url) != db_url:
+    # A URL's password can only stand before an '@' (scheme://user:password@host), so a URL without one
+    # holds none. One with an '@' goes as an EnvVar unparsed: parsing it (config.mask_url) would load
+    # SQLAlchemy in every process that loads the code location (issue 17.2).
+    if "@" in db_url:
         db_url = secret_value("JWQL_DATABASE_URL", db_url)
     return {
         "archive": ArchiveFilesystem(

@@ -4,6 +4,9 @@ SQLite gets WAL (readers never block the writer), a busy timeout (a writer waits
 for another instead of failing at once) and ``BEGIN IMMEDIATE`` for write
 transactions: pysqlite's default deferred BEGIN lets two processes both read and
 then fail to upgrade to a write lock, which no timeout can resolve.
+
+This module imports SQLAlchemy at its top, so the code location never imports it: JwqlDatabase
+does when it first opens the database.
 """
 
 from __future__ import annotations
@@ -16,25 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from jwql_dagster.config import mask_url
+from jwql_dagster.db.errors import DatabaseUnavailableError  # raised here; health.py imports it from here too
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # Execution option read by the "begin" hook: IMMEDIATE (write, the default) or DEFERRED (read-only).
 SQLITE_BEGIN_OPTION = "jwql_sqlite_begin"
-
-
-class DatabaseUnavailableError(RuntimeError):
-    """The database cannot be reached or opened; the message names the URL with its password masked."""
-
-    def __init__(self, url: str, detail: str) -> None:
-        self.url = mask_url(url)
-        self.detail = detail
-        super().__init__(f"cannot use database {self.url}: {detail}")
-
-
-# What a caller outside db/ catches to say "the database is unavailable, try again later",
-# so that it needs no SQLAlchemy import of its own.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, DatabaseUnavailableError)
 
 
 def is_sqlite(url: str) -> bool:

@@ -3,6 +3,9 @@
 A preview run records one row per file (product ``preview_images``) or mosaic (product
 ``mosaic``) it could not make, keyed by (filename, product) so a retried run rewrites the
 same row, and deletes the rows of names that now succeed or are moot.
+
+SQLAlchemy is imported inside each function that runs a query: every process loading the code
+location imports this module, and only the steps and sensor ticks that query pay for the import.
 """
 
 from __future__ import annotations
@@ -10,10 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import sqlalchemy as sa
-
-
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from jwql_dagster.db.models import File, FileFailure
     from jwql_dagster.db.resources import JwqlDatabase
 
@@ -32,6 +34,7 @@ def record_failures(
 
     ``failed``: dicts with filename, product, path, reason and error_type.
     """
+    import sqlalchemy as sa
     from jwql_dagster.db.models import FileFailure
     now = datetime.now(timezone.utc)
     rows = [{**row, "program": program, "instrument": instrument, "last_seen": now, "run_id": run_id,
@@ -52,6 +55,7 @@ def record_failures(
 
 def recorded_failures(db: JwqlDatabase, product: str, program: str, instrument: str) -> dict[str, str]:
     """filename -> reason of the cell's failure rows of one product."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import FileFailure
     table = FileFailure.__table__
     with db.session(readonly=True) as session:
@@ -64,6 +68,7 @@ def recorded_failures(db: JwqlDatabase, product: str, program: str, instrument: 
 
 def deleted_sources(db: JwqlDatabase, program: str, instrument: str | None = None) -> set[str]:
     """Names of the program's FITS files (of one instrument, or all) that ``files`` records as deleted."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     table = File.__table__
     query = sa.select(table.c.filename).where(table.c.program == program, table.c.deleted_at.is_not(None))

@@ -3,6 +3,9 @@
 ``archive_files`` keeps one row per file name (a move between areas updates the row, a
 deletion sets ``deleted_at``) and its own ``file_failures`` rows (product ``archive_files``);
 the sensor compares a changed folder's listing with the rows of that folder.
+
+SQLAlchemy is imported inside each function that runs a query: every process loading the code
+location imports this module, and only the steps and sensor ticks that query pay for the import.
 """
 
 from __future__ import annotations
@@ -10,10 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import sqlalchemy as sa
-
-
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from jwql_dagster.db.models import File, FileFailure
     from jwql_dagster.db.resources import JwqlDatabase
 
@@ -45,6 +47,7 @@ def rows_in_folders(db: JwqlDatabase, tails: Iterable[str]) -> list[sa.Row]:
     tick reads the rows of the changed folders only; both spellings of a program (``jw01068``
     and ``01068``) are accepted.
     """
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     by_program: dict[str, list[str]] = {}
     for tail in sorted(set(tails)):
@@ -64,6 +67,7 @@ def rows_in_folders(db: JwqlDatabase, tails: Iterable[str]) -> list[sa.Row]:
 
 def rows_named(db: JwqlDatabase, names: Iterable[str]) -> list[sa.Row]:
     """(filename, path, size, mtime_ns, deleted_at) of the rows of these file names."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     out: list[sa.Row] = []
     with db.session(readonly=True) as session:
@@ -77,6 +81,7 @@ def rows_named(db: JwqlDatabase, names: Iterable[str]) -> list[sa.Row]:
 
 def cell_rows(db: JwqlDatabase, program: str, instrument: str, product: str) -> tuple[dict[str, sa.Row], set[str]]:
     """The cell's ``files`` rows by name, and the names of the program's failures of ``product``."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File, FileFailure
     with db.session(readonly=True) as s:
         existing = {
@@ -108,6 +113,7 @@ def write_inventory(
 
     Idempotent: the same inventory written twice leaves the same rows.
     """
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File, FileFailure
     failed_names = sorted({f["filename"] for f in failures})
     with db.session() as s:

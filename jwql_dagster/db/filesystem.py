@@ -2,17 +2,20 @@
 
 Functions take the JwqlDatabase resource only for its ``session`` and ``upsert`` methods;
 the type is imported for annotations alone, so this module runs without Dagster.
+
+SQLAlchemy is imported inside each function that runs a query: every process loading the code
+location imports this module, and only the steps and sensor ticks that query pay for the import.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from jwql_dagster.filesystem.plots import FilesystemHistory
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
     from jwql_dagster.db.resources import JwqlDatabase
 
@@ -23,6 +26,7 @@ CENTRAL_COLUMNS = ("snapshot_id", "date", "area", "size", "used", "available")
 
 def store_snapshot(db: JwqlDatabase, general: dict[str, Any], instrument: list[dict[str, Any]], areas: list[dict[str, Any]]) -> None:
     """Write one snapshot in one transaction; a rerun of the same snapshot replaces its rows exactly."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
     sid = general["snapshot_id"]
     with db.session() as s:
@@ -42,6 +46,7 @@ def store_snapshot(db: JwqlDatabase, general: dict[str, Any], instrument: list[d
 
 def load_history(db: JwqlDatabase) -> FilesystemHistory:
     """Every snapshot (oldest first) and the per-filetype counts of the latest one."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import CentralStorage, FilesystemGeneral, FilesystemInstrument
     general_table = FilesystemGeneral.__table__
     central_table = CentralStorage.__table__

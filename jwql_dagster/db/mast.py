@@ -3,16 +3,18 @@
 ``mast_inventory`` rewrites its snapshot of one instrument exactly (a retried run drops rows it no
 longer has), ``jwst_inventory`` reads the newest snapshot of each instrument, and
 ``filesystem_characteristics`` reads the programs of our archive from the ``files`` table.
+
+SQLAlchemy is imported inside each function that runs a query: every process loading the code
+location imports this module, and only the steps and sensor ticks that query pay for the import.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-import sqlalchemy as sa
-
-
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from jwql_dagster.db.models import File, FilesystemCharacteristics, MastInventory, MastKeyword
     from jwql_dagster.db.resources import JwqlDatabase
 
@@ -22,6 +24,7 @@ Keywords = dict[str, list[tuple[str, str]]]  # service -> [(keyword, dtype)]
 def write_inventory(db: JwqlDatabase, snapshot_id: str, instrument: str,
                     inventory_rows: Sequence[Mapping[str, Any]], keyword_rows: Sequence[Mapping[str, Any]]) -> None:
     """Replace the snapshot's rows of ``instrument`` in one transaction (idempotent for a retried run)."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import MastInventory, MastKeyword
     with db.session() as s:
         for model in (MastInventory, MastKeyword):
@@ -32,6 +35,7 @@ def write_inventory(db: JwqlDatabase, snapshot_id: str, instrument: str,
 
 def latest_snapshots(db: JwqlDatabase, instruments: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Keywords]]:
     """The newest mast_inventory snapshot of each instrument: ({instrument: {snapshot_id, date, counts}}, keywords)."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import MastInventory, MastKeyword
     found: dict[str, dict[str, Any]] = {}
     keywords: dict[str, Keywords] = {}
@@ -61,6 +65,7 @@ def latest_snapshots(db: JwqlDatabase, instruments: Iterable[str]) -> tuple[dict
 
 def archive_programs(db: JwqlDatabase, instrument: str) -> list[str]:
     """Programs with live files of ``instrument`` in our ``files`` table."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     with db.session(readonly=True) as s:
         rows = s.execute(

@@ -2,6 +2,9 @@
 
 Functions take the JwqlDatabase resource only for its ``session`` and ``upsert`` methods;
 the type is imported for annotations alone, so this module runs without Dagster.
+
+SQLAlchemy is imported inside each function that runs a query: every process loading the code
+location imports this module, and only the steps and sensor ticks that query pay for the import.
 """
 
 from __future__ import annotations
@@ -9,11 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Sequence
 
-import sqlalchemy as sa
-
 from jwql_dagster.monitoring.status import MonitorState, RunRecord
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
     from jwql_dagster.db.models import Monitor, MonitorStatus
@@ -25,6 +27,7 @@ STATUS_KEY = ("snapshot_id", "monitor_name", "source")
 
 def recorded_dagster_runs(db: JwqlDatabase, since: datetime) -> set[str]:
     """Run ids of Dagster runs already in ``monitor`` (started since ``since``, or with no start time)."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import Monitor
     with db.session(readonly=True) as session:
         rows = session.execute(
@@ -49,6 +52,7 @@ def _as_record(m: Monitor) -> RunRecord:
 
 def load_monitor_records(session: Session, since: datetime) -> list[RunRecord]:
     """Monitor rows since ``since``, plus the latest rows of monitors that have gone quiet for longer."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import Monitor
     # A run that failed before it started (launch error) has only an end time: place it there, as RunRecord.when does.
     when = sa.func.coalesce(Monitor.start_time, Monitor.end_time)
@@ -100,6 +104,7 @@ def _state_from_row(row: MonitorStatus, n_runs: int) -> MonitorState:
 
 def load_snapshot(db: JwqlDatabase, snapshot_id: str | None = None) -> tuple[str | None, datetime | None, list[MonitorState]]:
     """(id, date, states) of one monitor_status snapshot (the newest when ``snapshot_id`` is None)."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import Monitor, MonitorStatus
     with db.session(readonly=True) as session:
         if snapshot_id is None:

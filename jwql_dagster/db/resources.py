@@ -1,4 +1,8 @@
-"""JwqlDatabase: the jwql tables on SQLite or PostgreSQL."""
+"""JwqlDatabase: the jwql tables on SQLite or PostgreSQL.
+
+Every process that loads the code location builds this resource, few of them open the database:
+SQLAlchemy and the engine module are imported when the engine is first created, not with this module.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,13 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import dagster as dg
-import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from jwql_dagster.config import mask_url
-from jwql_dagster.db.engine import SQLITE_BEGIN_OPTION, DatabaseUnavailableError, create_jwql_engine, error_detail
+from jwql_dagster.db.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
 # Columns an upsert never overwrites unless asked: the surrogate key and when a row was first seen.
@@ -42,6 +46,8 @@ class JwqlDatabase(dg.ConfigurableResource):
     def engine(self) -> sa.Engine:
         """The engine, created on first use, after the schema is brought to the latest migration."""
         if self._engine is None:
+            from jwql_dagster.db.engine import create_jwql_engine
+
             engine = create_jwql_engine(self.url)
             try:
                 self._ensure_schema(engine)
@@ -56,6 +62,10 @@ class JwqlDatabase(dg.ConfigurableResource):
         with _migrate_lock:
             if self.url in _migrated:
                 return
+            import sqlalchemy as sa
+
+            from jwql_dagster.db.engine import error_detail
+
             # alembic (and mako) load only in the process that opens the database, not in every
             # process that imports the code location.
             from jwql_dagster.db.migrate import upgrade
@@ -85,7 +95,10 @@ class JwqlDatabase(dg.ConfigurableResource):
         concurrent writers wait for each other instead of failing; pass ``readonly=True``
         for a session that only reads and should not wait for writers.
         """
+        import sqlalchemy as sa
         from sqlalchemy.orm import Session  # the ORM loads with the first session, not with the code location
+
+        from jwql_dagster.db.engine import SQLITE_BEGIN_OPTION, error_detail
 
         bind: sa.Engine = self.engine
         if readonly and bind.dialect.name == "sqlite":

@@ -4,6 +4,9 @@ Writers (``archive_files``, the preview assets) keep one ``file_failures`` row p
 product; a reader wants one line per broken file and cause. These queries do that merge,
 leave out files the archive no longer holds, and take a plain SQLAlchemy connection so the
 ``file_failures`` asset and the web pages (which import no Dagster) share them.
+
+SQLAlchemy is imported inside each function that runs a query: every process loading the code
+location imports this module, and only the steps and sensor ticks that query pay for the import.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
-import sqlalchemy as sa
-
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from jwql_dagster.db.models import File, FileFailure
 
 LIKE_ESCAPE = "\\"
@@ -91,6 +94,7 @@ def current_failures(conn: sa.Connection, query: str | None = None, program: str
     program, instrument, product, reason or error type contains it (any case); ``program``
     keeps one program's lines.
     """
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File, FileFailure
     f, files = FileFailure.__table__, File.__table__
     stmt = (
@@ -143,6 +147,7 @@ class ProgramSummary:
 
 def programs(conn: sa.Connection) -> list[ProgramSummary]:
     """Programs that have live files or current failures, with counts, sorted by program."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     files = File.__table__
     counts: dict[str, dict[str, Any]] = {}
@@ -171,6 +176,7 @@ def programs(conn: sa.Connection) -> list[ProgramSummary]:
 
 def program_files(conn: sa.Connection, program: str) -> list[Any]:
     """The program's live ``files`` rows (mappings), sorted by file name."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     files = File.__table__
     stmt = sa.select(files).where(files.c.program == program, files.c.deleted_at.is_(None)).order_by(files.c.filename)
@@ -179,6 +185,7 @@ def program_files(conn: sa.Connection, program: str) -> list[Any]:
 
 def file_by_name(conn: sa.Connection, filename: str) -> Any | None:
     """The live ``files`` row (mapping) of one FITS file name, or None."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     files = File.__table__
     row = conn.execute(sa.select(files).where(files.c.filename == filename, files.c.deleted_at.is_(None))).first()
@@ -187,6 +194,7 @@ def file_by_name(conn: sa.Connection, filename: str) -> Any | None:
 
 def exposure_files(conn: sa.Connection, program: str, file_root: str) -> list[Any]:
     """Live ``files`` rows of one exposure (same ``file_root``), sorted by name: the suffix choices of a file page."""
+    import sqlalchemy as sa
     from jwql_dagster.db.models import File
     files = File.__table__
     stmt = (sa.select(files.c.filename, files.c.suffix, files.c.detector, files.c.nints)

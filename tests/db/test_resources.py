@@ -102,3 +102,25 @@ def test_sqlite_parallel_writers_wait_instead_of_failing(sqlite_db: JwqlDatabase
     assert errors == []
     with sqlite_db.session(readonly=True) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(File)) == 40
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://jwql:pa/ss@db.example:5432/jwql", True),  # a '/' in the password: still recognised
+    ("postgresql+psycopg2://jwql:s3cr3t@db.example/jwql", True),
+    ("sqlite:////data/jwql/jwql.db", False),
+])
+def test_a_database_url_with_a_password_reaches_the_resource_as_an_env_var(jwql_env, monkeypatch: pytest.MonkeyPatch,
+                                                                           url: str, secret: bool) -> None:
+    """build_resources decides without parsing the URL (no SQLAlchemy at load): a password never enters the
+    definitions snapshot the UI shows, a URL without one stays readable there."""
+    import dagster as dg
+
+    from jwql_dagster.config import load_settings
+    from jwql_dagster.resources import build_resources
+
+    monkeypatch.setenv("JWQL_DATABASE_URL", url)
+    db = build_resources(load_settings())["db"]
+    if secret:
+        assert isinstance(db.url, dg.EnvVar) and db.url.env_var_name == "JWQL_DATABASE_URL"
+    else:
+        assert not isinstance(db.url, dg.EnvVar) and db.url == url
