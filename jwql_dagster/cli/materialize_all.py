@@ -80,6 +80,38 @@ class Launch:
         return "" if self.key is None else f"[{self.key}]"
 
 
+def made_during(instance: Any, batch: Batch, launch: Launch, since: float) -> bool:
+    """Whether every asset of ``launch`` already has a materialization of each of its partitions from
+    after ``since``: products an earlier run of this command made as it went (a preview run makes its
+    programs' proposal thumbnails and galleries), so running them again would only repeat them."""
+    import dagster as dg
+
+    pdef = batch.partitions_def
+    if launch.start is not None and isinstance(pdef, dg.MultiPartitionsDefinition):  # a rectangle of each dimension
+        wanted = {str(k) for k in pdef.get_partition_keys_in_range(
+            dg.PartitionKeyRange(str(launch.start), str(launch.end)), dynamic_partitions_store=instance)}
+    elif launch.start is not None:
+        order = [str(k) for k in pdef.get_partition_keys(dynamic_partitions_store=instance)]
+        wanted = set(order[order.index(str(launch.start)):order.index(str(launch.end)) + 1])
+    elif launch.key is not None:
+        wanted = {str(launch.key)}
+    else:
+        return False
+    for asset_key in batch.assets:
+        made: set[str] = set()
+        cursor = None
+        while True:
+            found = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset_key, after_timestamp=since), limit=1000, cursor=cursor)
+            made |= {r.partition_key for r in found.records if r.partition_key}
+            if not found.has_more:
+                break
+            cursor = found.cursor
+        if not wanted <= made:
+            return False
+    return True
+
+
 @contextlib.contextmanager
 def fake_mast() -> Iterator[str]:
     from jwql_dagster.demo.mast_server import start_server
@@ -180,6 +212,19 @@ def ranges(order: list[str], wanted: set[str], per_run: int | None) -> list[tupl
     return spans
 
 
+def program_segments(order: list[str]) -> list[list[str]]:
+    """``order`` cut at every key that is not jw + five digits (archive_files refuses a run holding one)."""
+    from jwql_dagster.archive.layout import is_program_key
+
+    segments: list[list[str]] = [[]]
+    for key in order:
+        if is_program_key(key):
+            segments[-1].append(key)
+        elif segments[-1]:
+            segments.append([])
+    return [s for s in segments if s]
+
+
 def plan_launches(batch: Batch, asset_graph: Any, instance: Any) -> list[Launch]:
     """The runs of a batch whose partition keys are known: ranged runs when every asset of it takes ranges."""
     import dagster as dg
@@ -195,12 +240,18 @@ def plan_launches(batch: Batch, asset_graph: Any, instance: Any) -> list[Launch]
     pdef = batch.partitions_def
     order = list(program_partitions.get_partition_keys(dynamic_partitions_store=instance))
     if isinstance(pdef, dg.MultiPartitionsDefinition) and {d.name for d in pdef.partitions_defs} == {"program", "instrument"}:
+        # As the file-arrival sensor groups cells (archive/requests.py): per span of programs, one run over a
+        # dense rectangle of instruments x programs, else one per instrument; never across a hand-typed key.
+        from jwql_dagster.archive.requests import plan_requests
+
         cells = [split_program_instrument(k) for k in keys]
         launches = []
-        for instrument in dict.fromkeys(i for _, i in cells):  # instruments in the order their cells came
-            wanted = {p for p, i in cells if i == instrument}
-            launches += [Launch(start=program_instrument_key(a, instrument), end=program_instrument_key(b, instrument), with_data=n)
-                         for a, b, n in ranges(order, wanted, per_run)]
+        for segment in program_segments(order):
+            members = set(segment)
+            part = {cell: [] for cell in cells if cell[0] in members}
+            for r in plan_requests(part, {}, segment, per_run or len(segment)) if part else []:
+                launches.append(Launch(start=program_instrument_key(r.first, r.instruments[0]),
+                                       end=program_instrument_key(r.last, r.instruments[1]), with_data=len(r.cells)))
         return launches
     if isinstance(pdef, dg.DynamicPartitionsDefinition) and pdef.name == program_partitions.name:
         return [Launch(start=a, end=b, with_data=n) for a, b, n in ranges(order, set(keys), per_run)]
@@ -272,7 +323,7 @@ def _materialize(args: argparse.Namespace) -> int:
     # and the UI re-executes it only with a warning. Read from the workspace file; no code server.
     origin = remote_job_origin(workspace_file(Path(os.environ["DAGSTER_HOME"])), repo_def.name, job_name)
     archive = defs.resources["archive"]
-    started = time.monotonic()
+    started, since = time.monotonic(), time.time()
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, "execution": {"config": {"in_process": {}}}}
     with dg.DagsterInstance.get() as instance:
         batches = plan_batches(asset_graph, _select(asset_graph, args.select))
@@ -281,7 +332,7 @@ def _materialize(args: argparse.Namespace) -> int:
             batch.launches = plan_launches(batch, asset_graph, instance)
         total = sum(len(b.launches) for b in batches)
         print(f"materialize-all: {total} run(s) in {len(batches)} batch(es) on instance {os.environ['DAGSTER_HOME']}")
-        ok = failed = 0
+        ok = failed = skipped = 0
         failures: list[str] = []
         n = 0
         # One launch: the monitor status counts this call's runs of a group as one run of it, not its cadence.
@@ -293,6 +344,10 @@ def _materialize(args: argparse.Namespace) -> int:
                 line = f"[{n}/{total}] {batch.label}{where}"
                 if args.dry_run:
                     print(line)
+                    continue
+                if made_during(instance, batch, launch_of, since):
+                    skipped += 1
+                    print(f"{line} already made by this command's earlier runs", flush=True)
                     continue
                 t0 = time.monotonic()
                 try:
@@ -319,7 +374,8 @@ def _materialize(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"dry run: {total} run(s) planned")
         return 0
-    print(f"summary: {ok} succeeded, {failed} failed, {seconds:.1f} s")
+    print(f"summary: {ok} succeeded, {failed} failed, {seconds:.1f} s"
+          + (f"; {skipped} run(s) not needed, their assets made by earlier runs" if skipped else ""))
     for item in failures:
         print(f"  failed: {item}")
     # A run can succeed while files in it failed: say how many, and which partitions warn or fail.

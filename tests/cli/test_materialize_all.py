@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from jwql_dagster.archive.layout import INSTRUMENTS
+
 from jwql_dagster.cli.materialize_all import plan_batches, ranges
 from tests.cli.support import cli, user_env
 
@@ -75,9 +77,10 @@ def test_register_programs_then_materialize_all_archive_files(small_archive, tmp
     done = cli(env, "materialize-all", "--select", "archive_files")
     assert done.returncode == 0, done.stdout + done.stderr
     combos = {(r["program"], r["instrument"]) for r in small_archive.truth["files"].values()}
-    # One run per instrument over its range of programs, as a UI backfill launches them, not one per cell.
+    # Runs over ranges of cells as the file-arrival sensor groups them, not one per cell: here one dense
+    # rectangle of instruments x programs (at most one run per instrument in any case).
     instruments = {i for _, i in combos}
-    assert f"summary: {len(instruments)} succeeded, 0 failed" in done.stdout
+    assert "summary: 1 succeeded, 0 failed" in done.stdout
     with sqlite3.connect(tmp_path / "home" / "jwql.db") as conn:
         (count,) = conn.execute("SELECT count(*) FROM files").fetchone()
         cells = set(conn.execute("SELECT DISTINCT program, instrument FROM files").fetchall())
@@ -86,8 +89,12 @@ def test_register_programs_then_materialize_all_archive_files(small_archive, tmp
     # The runs are in the instance the UI reads, each over a range of program x instrument cells.
     with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster_home")) as instance:
         runs = instance.get_runs(dg.RunsFilter(tags={"jwql/launched_by": "materialize-all"}))
-    assert len(runs) == len(instruments)
-    assert {r.tags["dagster/asset_partition_range_start"].split("|")[0] for r in runs} == instruments
+    assert len(runs) == 1
+    [run] = runs
+    (first_instrument, first), (last_instrument, last) = (
+        run.tags[f"dagster/asset_partition_range_{end}"].split("|") for end in ("start", "end"))
+    order = INSTRUMENTS[INSTRUMENTS.index(first_instrument):INSTRUMENTS.index(last_instrument) + 1]
+    assert instruments <= set(order) and first == min(small_archive.programs) and last == max(small_archive.programs)
     # A fresh instance got its default dagster.yaml: no "no dagster.yaml" warning.
     assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").is_file()
     assert "dagster.yaml" not in done.stderr
@@ -109,3 +116,27 @@ def test_materialize_all_rejects_unknown_selection(tmp_path: Path) -> None:
     env = user_env(tmp_path, tmp_path)
     out = cli(env, "materialize-all", "--select", "no_such_thing", "--dry-run")
     assert out.returncode != 0 and "unknown group or asset no_such_thing" in (out.stdout + out.stderr)
+
+
+def test_previews_make_program_products_and_their_runs_are_not_repeated(tmp_path: Path) -> None:
+    """One run renders both instruments of both programs and makes each program's proposal thumbnail and gallery;
+    the products batch then finds them made by this command and starts no run (issue 17: few runs)."""
+    from tests.plugins.fits import write_fits
+
+    root = tmp_path / "archive"
+    for program, det in (("jw04000", "nrca1"), ("jw04000", "nis"), ("jw04001", "nrca1"), ("jw04001", "nis")):
+        kind = "02101_00001" if det == "nis" else "02102_00001"
+        write_fits(root / "public" / program / f"{program}001001" / f"{program}001001_{kind}_{det}_rate.fits", det, "rate")
+    env = user_env(tmp_path, root)
+    assert cli(env, "register-programs").returncode == 0
+    done = cli(env, "materialize-all", "--select", "previews")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[nircam|jw04000..niriss|jw04001] (4 with files) ok" in done.stdout  # one run for all four cells
+    assert "preview_gallery, proposal_thumbnail[jw04000..jw04001] (2 with files) already made" in done.stdout
+    home = tmp_path / "home"
+    for program in ("jw04000", "jw04001"):
+        assert (home / "thumbnails" / program / f"{program}.thumb").is_file()
+        assert (home / "outputs" / "previews" / program / "index.html").is_file()
+    # asked for on their own, the products are made again: "already made" only counts this command's runs
+    again = cli(env, "materialize-all", "--select", "proposal_thumbnail")
+    assert again.returncode == 0 and "summary: 1 succeeded" in again.stdout and "already made" not in again.stdout
