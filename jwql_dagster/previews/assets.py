@@ -21,7 +21,7 @@ from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.metadata import inline_image_md, quicklook
 from jwql_dagster.options import JwqlOptions
 from jwql_dagster.partitions import (
-    batched_backfill as _batched,
+    batched_backfill,
     program_instrument_partitions,
     program_partitions,
     split_program_instrument,
@@ -48,7 +48,7 @@ from jwql_dagster.previews.cells import (
     run_plan_line,
 )
 from jwql_dagster.previews.plan import Plan, SourceFile, product_mtimes
-from jwql_dagster.previews.pool import progress_due, progress_line
+from jwql_dagster.previews.pool import progress_due, progress_line, warm_up
 from jwql_dagster.previews.products import (
     GalleryPage,
     ProposalThumbnail,
@@ -132,7 +132,7 @@ def _log_plan(context: dg.AssetExecutionContext, cells: Sequence[CellRun], worke
         context.log.info(run_plan_line(cells, workers))
 
 
-@_batched(
+@batched_backfill(
     dg.multi_asset,
     outs={
         "preview_images": dg.AssetOut(
@@ -167,6 +167,7 @@ def preview_assets(
 ) -> Iterator[dg.MaterializeResult]:
     """Render previews and thumbnails of every file of the run's program x instrument cells (one or a range)."""
     workers = options.preview_workers
+    warm_up(workers)  # the render processes' imports overlap with planning
     cells = [prepare_cell(archive, db, *split_program_instrument(key), config.overwrite)
              for key in context.partition_keys]
     _log_plan(context, cells, workers)
@@ -332,7 +333,7 @@ def make_program_products(context: dg.AssetExecutionContext, archive: ArchiveFil
                      f"{', '.join(programs[:MAX_LISTED])}{' ...' if len(programs) > MAX_LISTED else ''}")
 
 
-@_batched(
+@batched_backfill(
     dg.asset,
     key=PROPOSAL_THUMBNAIL,
     deps=[dg.AssetDep(THUMBNAILS, partition_mapping=_by_program)],
@@ -351,7 +352,7 @@ def proposal_thumbnail(
                         ("source", "made"))
 
 
-@_batched(
+@batched_backfill(
     dg.asset,
     key=PREVIEW_GALLERY,
     deps=[dg.AssetDep(PREVIEW_IMAGES, partition_mapping=_by_program),

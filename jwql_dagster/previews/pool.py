@@ -18,10 +18,31 @@ if TYPE_CHECKING:
     from jwql_dagster.previews.plan import SourceFile
 
 
+#: What every render process needs (numpy, astropy, Pillow, the renderer, the mosaic maker): the fork
+#: server imports them once, so each worker forked from it starts with them instead of importing them
+#: again on its first file, on every core at once, beside the run's own process.
+PRELOAD = ("jwql_dagster.previews.render", "jwql_dagster.previews.mosaic", "jwql_dagster.previews.frame")
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     """forkserver where available (no fork of a threaded Dagster process), else spawn."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))  # read when the server starts; later calls change nothing
+    return ctx
+
+
+def warm_up(workers: int) -> None:
+    """Start the fork server now, so it imports the renderer while the run plans its cells (a no-op for
+    one worker, without forkserver, or when it already runs)."""
+    if workers <= 1 or multiprocessing.current_process().daemon:
+        return
+    ctx = _pool_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def execute_tasks(

@@ -157,3 +157,30 @@ def test_closing_the_pool_early_does_not_render_every_queued_file(tmp_path: Path
     ran = len(list(tmp_path.glob("*.ran")))
     assert ran < 10, f"{ran} of 16 tasks ran after the generator was closed"
     assert elapsed < 3.0
+
+
+PRELOAD_PROBE = textwrap.dedent("""
+    import sys
+    from jwql_dagster.previews.pool import PRELOAD, execute_tasks, warm_up
+    from jwql_dagster.previews.worker import RenderOutcome
+
+    def probe(task):
+        # what the render process holds before its first file: the fork server's imports
+        loaded = all(name in sys.modules for name in PRELOAD)
+        return RenderOutcome("file", task, error_type=None if loaded else "NotPreloaded")
+
+    if __name__ == "__main__":
+        warm_up(2)
+        outcomes = list(execute_tasks(["a.fits", "b.fits"], 2, fn=probe))
+        print(sorted((o.name, o.error_type) for o in outcomes))
+""")
+
+
+def test_render_processes_start_with_the_renderer_already_imported(tmp_path: Path) -> None:
+    """The fork server imports the renderer once; workers forked from it do not import it again on their first file."""
+    script = tmp_path / "probe.py"
+    script.write_text(PRELOAD_PROBE)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[('a.fits', None), ('b.fits', None)]"
