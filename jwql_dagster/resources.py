@@ -12,8 +12,10 @@ from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.mast.resources import MastService
 from jwql_dagster.options import JwqlOptions
+from jwql_dagster.previews.resources import RenderPool
 
-__all__ = ["ArchiveFilesystem", "JwqlDatabase", "MastService", "JwqlOptions", "build_resources", "secret_value"]
+__all__ = ["ArchiveFilesystem", "JwqlDatabase", "MastService", "JwqlOptions", "RenderPool", "build_resources",
+           "secret_value"]
 
 
 def secret_value(var: str, value: str) -> dg.EnvVar:
@@ -31,7 +33,7 @@ def secret_value(var: str, value: str) -> dg.EnvVar:
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
-    """Resource instances keyed as assets expect them: archive, db, mast, options."""
+    """Resource instances keyed as assets expect them: archive, db, mast, options, render_pool."""
     # Secrets (the MAST token, a database URL holding a password) reach the resources as EnvVars.
     token: Any = secret_value("MAST_API_TOKEN", settings.mast_api_token) if settings.mast_api_token else None
     db_url: Any = settings.database_url
@@ -62,4 +64,5 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             sensor_max_files_per_tick=settings.sensor_max_files_per_tick,
             sensor_interval_seconds=settings.sensor_interval_seconds,
         ),
+        "render_pool": RenderPool(workers=settings.preview_workers),
     }

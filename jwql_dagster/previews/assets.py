@@ -49,6 +49,7 @@ from jwql_dagster.previews.cells import (
 )
 from jwql_dagster.previews.plan import Plan, SourceFile, product_mtimes
 from jwql_dagster.previews.pool import progress_due, progress_line, warm_up
+from jwql_dagster.previews.resources import RenderPool
 from jwql_dagster.previews.products import (
     GalleryPage,
     ProposalThumbnail,
@@ -164,10 +165,11 @@ def preview_assets(
     archive: ArchiveFilesystem,
     db: JwqlDatabase,
     options: JwqlOptions,
+    render_pool: RenderPool,  # noqa: ARG001 - asked for so its fork server starts with the run
 ) -> Iterator[dg.MaterializeResult]:
     """Render previews and thumbnails of every file of the run's program x instrument cells (one or a range)."""
     workers = options.preview_workers
-    warm_up(workers)  # the render processes' imports overlap with planning
+    warm_up(workers)  # at the latest now (render_pool started it with the run): imports overlap with planning
     cells = [prepare_cell(archive, db, *split_program_instrument(key), config.overwrite)
              for key in context.partition_keys]
     _log_plan(context, cells, workers)

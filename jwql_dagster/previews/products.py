@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from jwql_dagster.archive.resources import ArchiveFilesystem
     from jwql_dagster.db.resources import JwqlDatabase
 
-LOCK_NAME = ".products.lock"  # beside the gallery page ($JWQL_OUTPUT_ROOT/previews/<program>/), hidden
-
 
 @dataclass(frozen=True)
 class ProposalThumbnail:
@@ -50,9 +48,10 @@ class GalleryPage:
 
 @contextlib.contextmanager
 def program_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder`` across processes (released when the holder exits, even killed)."""
+    """An exclusive lock on ``folder`` itself across processes (released when the holder exits, even killed;
+    no lock file is left among the outputs)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

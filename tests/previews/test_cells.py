@@ -201,3 +201,23 @@ def test_program_products_asked_once_while_queued(two_programs, galleries_fail_f
 
     run = instance.get_run_by_id(_range_run(resources, instance).run_id)
     assert not makes_its_own_program_products(run, instance)  # not part of a backfill
+
+
+def test_program_products_wait_for_a_run_holding_the_programs_lock(two_programs) -> None:
+    """Two runs of one program finishing together: the second writes its gallery only after the first's is
+    written, so the page written last lists both runs' previews; no lock file is left among the outputs."""
+    import threading
+
+    from jwql_dagster.previews.products import gallery_path, make_gallery, program_lock
+
+    settings, resources, instance = two_programs
+    archive, db = resources["archive"], resources["db"]
+    folder = gallery_path(archive, A).parent
+    written = threading.Event()
+    with program_lock(folder):
+        writer = threading.Thread(target=lambda: (make_gallery(archive, db, A), written.set()))
+        writer.start()
+        assert not written.wait(0.5)  # blocked while another holder has the program's lock
+    writer.join(10)
+    assert written.is_set() and gallery_path(archive, A).is_file()
+    assert sorted(p.name for p in folder.iterdir()) == ["index.html"]

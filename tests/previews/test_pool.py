@@ -184,3 +184,32 @@ def test_render_processes_start_with_the_renderer_already_imported(tmp_path: Pat
                          cwd=Path(__file__).parents[2])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[('a.fits', None), ('b.fits', None)]"
+
+
+FORKSERVER_PROBE = textwrap.dedent("""
+    import os
+    import dagster as dg
+    from jwql_dagster.previews.resources import RenderPool
+
+    def forkservers():
+        pids = [p for t in os.listdir("/proc/self/task") for p in open(f"/proc/self/task/{t}/children").read().split()]
+        return sum("forkserver" in open(f"/proc/{p}/cmdline").read() for p in pids)
+
+    before = forkservers()
+    with dg.build_resources({"render_pool": RenderPool(workers=1)}):
+        one = forkservers()
+    with dg.build_resources({"render_pool": RenderPool(workers=2)}):
+        two = forkservers()
+    print(before, one, two)
+""")
+
+
+def test_a_run_that_renders_starts_the_fork_server_with_its_resources(tmp_path: Path) -> None:
+    """Initializing render_pool (Dagster does it before a run's first step) starts the fork server, so the
+    renderer imports while archive_files runs; with one worker nothing is started."""
+    script = tmp_path / "forkserver_probe.py"
+    script.write_text(FORKSERVER_PROBE)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0", "1"]
