@@ -36,7 +36,7 @@ def _inventory_cell(context: dg.AssetExecutionContext, archive: ArchiveFilesyste
     unrecognized = preferred_copies(f for f in listed if not f.recognized)
 
     existing, failed_before = files_sql.cell_rows(db, program, instrument, PRODUCT)
-    inv = compare(found, unrecognized, existing, failed_before, now, context.run.run_id)
+    inv = compare(found, unrecognized, existing, failed_before, now, context.run_id)
     failures, gone, stats = inv.failures, inv.gone, inv.stats
     # As in the sensor: a whole area folder gone (public/ or proprietary/ unmounted) is an outage, not a mass deletion.
     missing_areas = sorted({existing[n].area for n in gone} - {a for a in AREAS if (Path(archive.filesystem) / a).is_dir()})
