@@ -25,14 +25,18 @@ from jwql_dagster.archive.cursor import CursorError, decode_cursor, decode_marke
 from jwql_dagster.archive.inflight import FAILURE, MAX_ATTEMPTS, PENDING, SUCCESS
 from jwql_dagster.archive.requests import Request
 from jwql_dagster.archive.resources import ArchiveFilesystem
+from jwql_dagster.archive.filenames import quick_classify
 from jwql_dagster.archive.walk import ArchiveRootMissing
 from jwql_dagster.config import load_settings
+from jwql_dagster.db.failures import record_failures
 from jwql_dagster.db import files as files_sql
 from jwql_dagster.db.errors import database_errors
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.db.sensor_state import load_state, save_state
 from jwql_dagster.options import JwqlOptions
+from jwql_dagster.failures.reasons import runs_failed
 from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_key, split_program_instrument
+from jwql_dagster.previews.plan import PRODUCT as PREVIEW_PRODUCT
 
 JOB_NAME = "preview_partition_job"
 SENSOR_NAME = "new_fits_files"
@@ -159,6 +163,23 @@ def run_outcomes(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, str]
     return out
 
 
+def record_given_up(db: JwqlDatabase, root: str, given_up: Sequence[str]) -> None:
+    """A failure row (product preview_images) for each file whose runs failed MAX_ATTEMPTS times, so the
+    failure view and ``preview_coverage`` show it instead of nothing; the preview run that renders it
+    later (the daily rescan, a new arrival) clears the row as it does for any file it makes."""
+    by_cell: dict[tuple[str, str], list[dict]] = {}
+    for item in given_up:  # "<area>/<program>/<visit>/<name>"
+        parts = item.split("/")
+        kind = quick_classify(parts[-1])
+        if len(parts) < 3 or kind is None:
+            continue
+        by_cell.setdefault((parts[1], kind[0]), []).append({
+            "filename": parts[-1], "product": PREVIEW_PRODUCT, "path": f"{root.rstrip('/')}/{item}",
+            "reason": runs_failed(MAX_ATTEMPTS), "error_type": "RunsFailed"})
+    for (program, instrument), rows in sorted(by_cell.items()):
+        record_failures(db, program, instrument, f"sensor:{SENSOR_NAME}", rows, succeeded=[])
+
+
 def run_request(request: Request) -> dg.RunRequest:
     """The RunRequest of one planned run: one cell by partition key, or a range of cells (programs, and
     instruments when several changed) by Dagster's range tags."""
@@ -203,7 +224,11 @@ def evaluate(
     _log_problems(context, result.problems)
     if result.given_up:
         context.log.warning(f"runs failed {MAX_ATTEMPTS} times for {len(result.given_up)} file(s), left to the daily "
-                            f"rescan: {', '.join(result.given_up[:MAX_PROBLEMS_LOGGED])}")
+                            f"rescan and listed in the failure view: {', '.join(result.given_up[:MAX_PROBLEMS_LOGGED])}")
+        try:
+            record_given_up(db, root, result.given_up)
+        except database_errors() as exc:  # the state is saved: the files stay out of flight; warn only
+            context.log.warning(f"could not record their failure rows ({type(exc).__name__})")
     if not result.changes:
         return dg.SensorResult(skip_reason=dg.SkipReason(result.summary()), cursor=cursor)
 

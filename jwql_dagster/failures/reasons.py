@@ -23,6 +23,13 @@ def no_finite_pixel(integration: int | None = None, extension: str = SCIENCE_EXT
     return f"no finite science pixel in {where}"
 
 
+def runs_failed(attempts: int) -> str:
+    """The reason for a file whose preview runs failed ``attempts`` times without recording anything about it
+    (the run's worker killed, out of memory, a database outage): the file sensor stops asking, the daily
+    rescan tries again."""
+    return f"its preview runs failed {attempts} times (worker killed or out of memory?); the daily rescan tries again"
+
+
 class NoFinitePixelError(ValueError):
     """A frame without one finite science pixel: recorded as the file's failure, never drawn as data."""
 

@@ -484,3 +484,37 @@ def test_a_failed_run_with_a_retry_coming_is_still_pending(instance):
     retry = finish_run(instance, "nircam|jw01068|0123456789abcdef", ok=True)
     assert retry.status == dg.DagsterRunStatus.SUCCESS
     assert nff.run_outcomes(instance, {"nircam|jw01068|0123456789abcdef"}) == {"nircam|jw01068|0123456789abcdef": "success"}
+
+
+def test_a_file_whose_runs_keep_failing_is_in_the_failure_view_until_rendered(archive, instance, sqlite_db):
+    """Issue 20: a cell whose runs keep failing is not silently missing: after MAX_ATTEMPTS failed runs the
+    sensor stops asking and records a failure row, which the failure view lists and a later render clears."""
+    from jwql_dagster.archive.inflight import MAX_ATTEMPTS, RETRY_AFTER_SECONDS
+    from jwql_dagster.db.failures import record_failures
+    from jwql_dagster.db.views import current_failures
+
+    for key in ("nircam|jw01068", "miri|jw01068", "niriss|jw02000"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archive_files", partition=key))
+    record_files(sqlite_db, archive)
+    res = resources(archive.root, sqlite_db)
+    cursor = tick(instance, archive, res, None).cursor
+    new = archive.add(fits_name(1068, "nircam", 3))
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        result = tick(instance, archive, res, cursor)
+        [request] = result.run_requests
+        record_files(sqlite_db, archive)
+        finish_run(instance, request.run_key, ok=False)
+        cursor = result.cursor
+        archive.advance(RETRY_AFTER_SECONDS * 2 ** attempt)
+    with sqlite_db.session(readonly=True) as s:
+        assert current_failures(s.connection()) == []  # nothing recorded while the sensor still asks
+    gave_up = tick(instance, archive, res, cursor)
+    assert gave_up.run_requests == []
+    with sqlite_db.session(readonly=True) as s:
+        [line] = current_failures(s.connection())
+    assert (line.filename, line.program, line.instrument) == (new.name, "jw01068", "nircam")
+    assert line.products == ["preview_images"] and f"failed {MAX_ATTEMPTS} times" in line.reason
+    # the preview run that finally renders the file clears the row, as for any file it makes
+    record_failures(sqlite_db, "jw01068", "nircam", "a-run", [], succeeded=[(new.name, "preview_images")])
+    with sqlite_db.session(readonly=True) as s:
+        assert current_failures(s.connection()) == []
