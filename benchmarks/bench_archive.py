@@ -42,10 +42,8 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 from pathlib import Path
@@ -424,12 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"--only: unknown {sorted(unknown)}; choose from {', '.join(PATHS)}")
 
-    work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="bench-archive-"))
-    work.mkdir(parents=True, exist_ok=True)
-    procs = dd.Processes()
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     results: dict[str, dict[str, Any]] = {}
-    try:
+    with dd.Session(args.keep, "bench-archive-") as session:
+        work, procs = session.work, session.procs
         files = archive_plan(args.programs, args.seed)
         expected = expected_outputs(files)
         archive = work / "archive"
@@ -438,26 +433,11 @@ def main(argv: list[str] | None = None) -> int:
               f"code at {head or '(no git)'} ({load()})", flush=True)
         build_archive(archive, files, args.seed)
         runners = {"jwql": path_jwql, "cli": path_cli, "sensor": path_sensor, "backfill": path_backfill}
-        for name in PATHS:
-            if name not in only:
-                continue
-            t0 = time.perf_counter()
-            try:
-                results[name] = runners[name](args, procs, work, archive, expected)
-            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
-                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            finally:
-                procs.stop_all()
-            print(f"[{name}] finished in {time.perf_counter() - t0:.0f} s", flush=True)
+        results = dd.run_contenders([p for p in PATHS if p in only],
+                                    lambda name: runners[name](args, procs, work, archive, expected), procs)
         report(results, expected, args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process this benchmark started", flush=True)
+    if session.interrupted:
         return 130
-    finally:
-        procs.stop_all()
-        signal.signal(signal.SIGTERM, previous)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     failed = [n for n, r in results.items() if r.get("error") or r.get("timeout")]
     return 1 if failed else 0
 

@@ -42,11 +42,8 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -346,35 +343,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="bench-runs-"))
-    work.mkdir(parents=True, exist_ok=True)
-    procs = dd.Processes()
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     results: dict[str, dict[str, Any]] = {}
-    try:
+    with dd.Session(args.keep, "bench-runs-") as session:
+        work, procs = session.work, session.procs
         plan = partition_plan(args.seed)
         archive = work / "archive"
         print(f"bench_runs: {', '.join(args.only)}; work folder {work} ({load()})", flush=True)
         build_partition(archive, plan, args.seed)
         runners = {"partition": run_partition, "noop": run_noop}
-        for name in args.only:
-            t0 = time.perf_counter()
-            try:
-                results[name] = runners[name](args, procs, work, archive, plan)
-            except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
-                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            finally:
-                procs.stop_all()
-            print(f"[{name}] finished in {time.perf_counter() - t0:.0f} s", flush=True)
+        results = dd.run_contenders(args.only, lambda name: runners[name](args, procs, work, archive, plan), procs)
         report(results, plan, expected_mosaics(plan), args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process this benchmark started", flush=True)
+    if session.interrupted:
         return 130
-    finally:
-        procs.stop_all()
-        signal.signal(signal.SIGTERM, previous)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     bad = [r.get("error") for r in results.values()]
     bad += [r[k].get("error") for r in results.values() for k in ("jwql", "ours") if isinstance(r.get(k), dict)]
     return 1 if any(bad) else 0

@@ -293,3 +293,53 @@ def run_event_times(gql: GraphQL, run_id: str) -> dict[str, float]:
         if event.get("timestamp"):
             times.setdefault(event["__typename"], int(event["timestamp"]) / 1000.0)
     return times
+
+
+def run_contenders(names, run_one, procs: "Processes") -> dict:
+    """Run each named path in turn (``run_one(name)``): an error becomes that path's result, and every process
+    it started is stopped before the next one starts."""
+    results = {}
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            results[name] = run_one(name)
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            procs.stop_all()
+        print(f"[{name}] finished in {time.perf_counter() - t0:.0f} s", flush=True)
+    return results
+
+
+class Session:
+    """A benchmark's work folder and processes: ``with Session(keep, prefix) as s:`` runs the body with SIGTERM
+    turned into KeyboardInterrupt; at the end every process it started is stopped, the folder removed unless
+    kept, and an interrupt is reported and remembered (``s.interrupted``) instead of raised."""
+
+    def __init__(self, keep: "Path | None", prefix: str) -> None:
+        import tempfile
+        from pathlib import Path
+
+        self.keep = keep
+        self.work = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix=prefix))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.procs = Processes()
+        self.interrupted = False
+
+    def __enter__(self) -> "Session":
+        self._previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        import shutil
+
+        self.procs.stop_all()
+        signal.signal(signal.SIGTERM, self._previous)
+        if not self.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        if kind is KeyboardInterrupt:
+            print("\ninterrupted: stopping every process this benchmark started", flush=True)
+            self.interrupted = True
+            return True
+        return False
+
