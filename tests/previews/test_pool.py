@@ -188,18 +188,25 @@ def test_render_processes_start_with_the_renderer_already_imported(tmp_path: Pat
 
 FORKSERVER_PROBE = textwrap.dedent("""
     import os
+    import time
     import dagster as dg
     from jwql_dagster.previews.resources import RenderPool
 
-    def forkservers():
-        pids = [p for t in os.listdir("/proc/self/task") for p in open(f"/proc/self/task/{t}/children").read().split()]
-        return sum("forkserver" in open(f"/proc/{p}/cmdline").read() for p in pids)
+    def forkservers(wait=0.0):
+        # a child just forked may not have exec'd its own command line yet: look again for up to ``wait`` s
+        deadline = time.monotonic() + wait
+        while True:
+            pids = [p for t in os.listdir("/proc/self/task") for p in open(f"/proc/self/task/{t}/children").read().split()]
+            found = sum("forkserver" in open(f"/proc/{p}/cmdline").read() for p in pids)
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
 
     before = forkservers()
     with dg.build_resources({"render_pool": RenderPool(workers=1)}):
         one = forkservers()
     with dg.build_resources({"render_pool": RenderPool(workers=2)}):
-        two = forkservers()
+        two = forkservers(wait=10)
     print(before, one, two)
 """)
 
