@@ -58,12 +58,18 @@ ui: install
 
 # The whole suite on $(PYTHON), then the fast tests (no slow, browser or server-restart tests) on every other
 # supported Python found here, each in its own venv (.venv-3.12, ...). pytest's "no tests ran" (exit 5) fails.
+# The fast tests run in two processes (pytest-xdist; each test has its own folders, databases and ports);
+# the slow ones (whole deployments with time limits, a browser) one at a time after them.
 OTHER_PYTHONS := $(filter-out $(PYVER),$(foreach v,3.11 3.12 3.13,$(if $(call find_python,$(v)),$(v))))
-FAST_TESTS := -m "not slow and not e2e"
+FAST_TESTS := -m "not slow and not e2e" -n 2
+SLOW_TESTS := -m "slow or e2e"
 
 test: install
-	@$(BIN)/python -m pytest; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing"; exit 1; fi; \
+	@$(BIN)/python -m pytest -q $(FAST_TESTS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no fast tests; failing"; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi
+	@$(BIN)/python -m pytest $(SLOW_TESTS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no slow tests; failing"; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi
 	@for v in $(OTHER_PYTHONS); do \
 	  echo "== fast tests on Python $$v"; \
