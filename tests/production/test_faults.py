@@ -1,7 +1,7 @@
 """Killed workers on the production deployment: the platform recovers with no person involved (issue 20).
 
 A real deployment (code server, daemon, webserver; deploy/dagster.yaml unchanged; PostgreSQL)
-ingests a synthetic archive (2 programs; FAULT_TEST_PROGRAMS=6 for issue 20's full case) through the
+ingests a synthetic archive (6 programs, issue 20's case; FAULT_TEST_PROGRAMS=2 for a quick look) through the
 ``new_fits_files`` sensor. Twice, at a random moment of
 rendering, run and step processes and the render pool's children are SIGKILLed by PID, as the
 OOM killer or a node failure would. Within 5 minutes of the last kill every preview and thumbnail
