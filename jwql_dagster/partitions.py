@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Mapping
 
 import dagster as dg
 
@@ -17,6 +17,23 @@ from jwql_dagster.archive.layout import INSTRUMENTS
 #: file-arrival sensor after a bulk arrival, the daily rescan): runs of a range of consecutive programs
 #: of one instrument, each paying one Python start-up for up to this many cells.
 CELLS_PER_RUN = 200
+
+#: A run over at most this many cells logs a line per cell; a larger one logs one line for all of them
+#: (its materializations carry the per-cell table), so a backfill's event log is not mostly such lines.
+CELL_LINES_MAX = 5
+
+#: Dagster's run tags of a run over a range of partitions.
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_run_request(run_key: str, first: str, last: str, tags: Mapping[str, str] | None = None) -> dg.RunRequest:
+    """A run of one partition (``first == last``; a MultiPartitionKey stays one) or of the range first..last
+    through Dagster's range tags (over program x instrument, the rectangle between the two keys)."""
+    tags = dict(tags or {})
+    if first == last:
+        return dg.RunRequest(run_key=run_key, partition_key=first, tags=tags)
+    return dg.RunRequest(run_key=run_key, tags={**tags, RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)})
 
 
 def batched_backfill(decorator: Any, **kwargs: Any) -> Any:

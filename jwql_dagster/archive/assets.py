@@ -15,11 +15,15 @@ from jwql_dagster.archive.layout import AREAS, is_program_key, preferred_copies
 from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db import files as files_sql
 from jwql_dagster.db.resources import JwqlDatabase
-from jwql_dagster.partitions import batched_backfill, program_instrument_partitions, split_program_instrument
+from jwql_dagster.partitions import (
+    CELL_LINES_MAX,
+    batched_backfill,
+    program_instrument_partitions,
+    split_program_instrument,
+)
 
 MAX_LISTED_FAILURES = 50
 MAX_LOGGED_LINKS = 20
-CELL_LINES_MAX = 5  # a run over more cells logs one line for all of them
 
 
 def _inventory_cell(context: dg.AssetExecutionContext, archive: ArchiveFilesystem, db: JwqlDatabase, program: str,

@@ -22,7 +22,7 @@ a run key twice).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 from jwql_dagster.archive.changes import change_hash
@@ -113,8 +113,7 @@ def plan_requests(changes: Mapping[Cell, Sequence[str]], attempts: Mapping[Cell,
         lines = [line for cell in cells for line in cell_lines(changes, attempts, cell)]
         planned = Request(key="", instruments=instruments, first=first, last=last, cells=tuple(cells),
                           lines=sum(len(changes[c]) for c in cells))
-        return Request(key=f"{planned.where}|{change_hash(lines)}", instruments=instruments, first=first,
-                       last=last, cells=planned.cells, lines=planned.lines)
+        return replace(planned, key=f"{planned.where}|{change_hash(lines)}")
 
     for span in program_spans(changed, position, limit):
         members = set(span)

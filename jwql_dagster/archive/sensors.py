@@ -35,17 +35,20 @@ from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.db.sensor_state import load_state, save_state
 from jwql_dagster.options import JwqlOptions
 from jwql_dagster.failures.reasons import runs_failed
-from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_key, split_program_instrument
+from jwql_dagster.partitions import (
+    CELLS_PER_RUN,
+    partition_run_request,
+    program_instrument_key,
+    split_program_instrument,
+)
 from jwql_dagster.previews.plan import PRODUCT as PREVIEW_PRODUCT
 
 JOB_NAME = "preview_partition_job"
 SENSOR_NAME = "new_fits_files"
-# Dagster's run tags: the run key and sensor of a sensor's run (retries keep both), the range of a
-# run over several partitions, and the retry bookkeeping of run retries.
+# Dagster's run tags: the run key and sensor of a sensor's run (retries keep both), and the retry
+# bookkeeping of run retries (a range run's tags are partitions.RANGE_START_TAG/RANGE_END_TAG).
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_NAME_TAG = "dagster/sensor_name"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 RETRY_NUMBER_TAG = "dagster/retry_number"
 WILL_RETRY_TAG = "dagster/will_retry"
 AUTO_RETRY_RUN_TAG = "dagster/auto_retry_run_id"
@@ -184,11 +187,8 @@ def run_request(request: Request) -> dg.RunRequest:
     """The RunRequest of one planned run: one cell by partition key, or a range of cells (programs, and
     instruments when several changed) by Dagster's range tags."""
     tags = {"jwql/trigger": SENSOR_NAME, "jwql/changed_files": str(request.lines), "jwql/cells": str(len(request.cells))}
-    first = program_instrument_key(request.first, request.instruments[0])
-    if request.single:
-        return dg.RunRequest(run_key=request.key, partition_key=first, tags=tags)
-    last = program_instrument_key(request.last, request.instruments[1])
-    return dg.RunRequest(run_key=request.key, tags={**tags, RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)})
+    return partition_run_request(request.key, program_instrument_key(request.first, request.instruments[0]),
+                                 program_instrument_key(request.last, request.instruments[1]), tags)
 
 
 def evaluate(

@@ -184,34 +184,6 @@ def partition_keys(pdef: Any, instance: Any, archive: Any) -> list[Any]:
     return list(pdef.get_partition_keys(dynamic_partitions_store=instance))
 
 
-def ranges(order: list[str], wanted: set[str], per_run: int | None) -> list[tuple[str, str, int]]:
-    """(first, last, count) spans of ``order`` (Dagster's order of the program keys) covering ``wanted``.
-
-    A span never crosses a key that is not jw + five digits (archive_files refuses a run holding one)
-    and never holds more than ``per_run`` keys; it starts and ends on wanted keys.
-    """
-    from jwql_dagster.archive.layout import is_program_key
-
-    spans: list[tuple[str, str, int]] = []
-    segment: list[str] = []
-
-    def close() -> None:
-        hits = [i for i, k in enumerate(segment) if k in wanted]
-        if hits:
-            spans.append((segment[hits[0]], segment[hits[-1]], len(hits)))
-        segment.clear()
-
-    for key in order:
-        if not is_program_key(key):
-            close()
-            continue
-        segment.append(key)
-        if per_run is not None and len(segment) >= per_run:
-            close()
-    close()
-    return spans
-
-
 def program_segments(order: list[str]) -> list[list[str]]:
     """``order`` cut at every key that is not jw + five digits (archive_files refuses a run holding one)."""
     from jwql_dagster.archive.layout import is_program_key
@@ -223,6 +195,22 @@ def program_segments(order: list[str]) -> list[list[str]]:
         elif segments[-1]:
             segments.append([])
     return [s for s in segments if s]
+
+
+def ranges(order: list[str], wanted: set[str], per_run: int | None) -> list[tuple[str, str, int]]:
+    """(first, last, count) spans of ``order`` (Dagster's order of the program keys) covering ``wanted``.
+
+    A span never crosses a key that is not jw + five digits (program_segments) and never holds more
+    than ``per_run`` keys; it starts and ends on wanted keys.
+    """
+    spans: list[tuple[str, str, int]] = []
+    for segment in program_segments(order):
+        step = per_run or len(segment)
+        for start in range(0, len(segment), step):
+            hits = [k for k in segment[start:start + step] if k in wanted]
+            if hits:
+                spans.append((hits[0], hits[-1], len(hits)))
+    return spans
 
 
 def plan_launches(batch: Batch, asset_graph: Any, instance: Any) -> list[Launch]:

@@ -21,6 +21,7 @@ from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.metadata import inline_image_md, quicklook
 from jwql_dagster.options import JwqlOptions
 from jwql_dagster.partitions import (
+    CELL_LINES_MAX,
     batched_backfill,
     program_instrument_partitions,
     program_partitions,
@@ -39,7 +40,6 @@ from jwql_dagster.previews.jobs import (
     program_products_job,
 )
 from jwql_dagster.previews.cells import (
-    CELL_LINES_MAX,
     CellRun,
     cell_messages,
     prepare_cell,
@@ -58,7 +58,7 @@ from jwql_dagster.previews.products import (
     make_proposal_thumbnail,
     program_area,
 )
-from jwql_dagster.previews.version import PREVIEW_CODE_VERSION, render_code_version  # noqa: F401 (tests)
+from jwql_dagster.previews.version import PREVIEW_CODE_VERSION
 from jwql_dagster.previews.worker import RenderOutcome
 
 GROUP = "previews"

@@ -130,11 +130,6 @@ def record_cell(db: JwqlDatabase, cell: CellRun, run_id: str) -> None:
     record_failures(db, cell.program, cell.instrument, run_id, failure_rows(cell.failed), succeeded)
 
 
-#: A run over at most this many cells logs each cell's plan; a larger one logs one line for all of them
-#: (its materializations carry the per-cell table), so a backfill's event log is not mostly plan lines.
-CELL_LINES_MAX = 5
-
-
 def cell_messages(cell: CellRun, workers: int, detail: bool) -> list[tuple[bool, str]]:
     """(is_warning, text) lines about a cell's planning: sweeps, removals and their errors always, the
     plan itself when ``detail``."""

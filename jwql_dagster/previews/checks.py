@@ -25,7 +25,12 @@ from jwql_dagster.archive.resources import ArchiveFilesystem
 from jwql_dagster.db.failures import recorded_failures
 from jwql_dagster.db.resources import JwqlDatabase
 from jwql_dagster.options import JwqlOptions
-from jwql_dagster.partitions import program_instrument_key, program_instrument_partitions, split_program_instrument
+from jwql_dagster.partitions import (
+    CELL_LINES_MAX,
+    program_instrument_key,
+    program_instrument_partitions,
+    split_program_instrument,
+)
 from jwql_dagster.previews.jobs import PREVIEW_IMAGES
 from jwql_dagster.previews.plan import PRODUCT, coverage_problems, partition_sources
 
@@ -183,7 +188,7 @@ with warnings.catch_warnings():
                       for k in currently_not_passing(context.instance) if k not in set(keys)]
             for evaluation in ordered_evaluations(run, others, max_rate):
                 # The evaluation itself is stored and shown; a log line repeats it only where it matters.
-                if not evaluation.passed or len(keys) <= 5:
+                if not evaluation.passed or len(keys) <= CELL_LINES_MAX:
                     context.log.info(f"preview_coverage {evaluation.partition or '(all)'}: {evaluation.description}")
                 yield evaluation
         yield dg.Output(None)

@@ -15,12 +15,10 @@ import dagster as dg
 from jwql_dagster.archive.listing import ArchiveUnavailableError
 from jwql_dagster.archive.requests import plan_requests
 from jwql_dagster.archive.resources import ArchiveFilesystem
-from jwql_dagster.partitions import CELLS_PER_RUN, program_instrument_key
+from jwql_dagster.partitions import CELLS_PER_RUN, partition_run_request, program_instrument_key
 from jwql_dagster.previews.jobs import preview_cells_job
 from jwql_dagster.previews.plan import partition_sources, plan_partition
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def stale_cells(archive: ArchiveFilesystem, known_programs: list[str]) -> list[tuple[str, str]]:
@@ -47,17 +45,9 @@ def batched_requests(stale: list[tuple[str, str]], program_order: list[str], day
 
     A run may include up-to-date cells between stale ones: it skips them after one listing.
     """
-    planned = plan_requests({cell: [] for cell in stale}, {}, program_order, CELLS_PER_RUN)
-    requests = []
-    for request in planned:
-        run_key = f"rescan|{day}|{request.where}"
-        if request.single:
-            requests.append(dg.RunRequest(run_key=run_key, partition_key=program_instrument_key(request.first,
-                                                                                               request.instruments[0])))
-        else:
-            requests.append(dg.RunRequest(run_key=run_key, tags={RANGE_START: request.start_key,
-                                                                 RANGE_END: request.end_key}))
-    return requests
+    return [partition_run_request(f"rescan|{day}|{r.where}", program_instrument_key(r.first, r.instruments[0]),
+                                  program_instrument_key(r.last, r.instruments[1]))
+            for r in plan_requests({cell: [] for cell in stale}, {}, program_order, CELLS_PER_RUN)]
 
 
 @dg.schedule(

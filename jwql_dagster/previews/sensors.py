@@ -13,13 +13,17 @@ import dagster as dg
 
 from jwql_dagster.archive.layout import is_program_key
 from jwql_dagster.archive.requests import program_spans
-from jwql_dagster.partitions import CELLS_PER_RUN, split_program_instrument
+from jwql_dagster.partitions import (
+    CELLS_PER_RUN,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    partition_run_request,
+    split_program_instrument,
+)
 from jwql_dagster.previews.jobs import PREVIEW_GALLERY, PROPOSAL_THUMBNAIL, THUMBNAILS, program_products_job
 
 BACKFILL_TAG = "dagster/backfill"
 PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 _WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
@@ -62,16 +66,15 @@ def materialized_by_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> dic
     return out
 
 
-def programs_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> list[str]:
-    """The programs whose thumbnails the run materialized (one for a partition run, many for a range)."""
-    programs = {split_program_instrument(p)[0] for p in materialized_by_run(run, instance)[THUMBNAILS]}
+def thumbnail_programs(made: dict[dg.AssetKey, set[str]]) -> list[str]:
+    """The programs of the thumbnails partitions in ``made`` (materialized_by_run)."""
+    programs = {split_program_instrument(p)[0] for p in made[THUMBNAILS]}
     return sorted(p for p in programs if is_program_key(p))
 
 
-def products_made_by_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> set[str]:
-    """Programs whose proposal thumbnail and gallery the run made itself."""
-    made = materialized_by_run(run, instance)
-    return made[PROPOSAL_THUMBNAIL] & made[PREVIEW_GALLERY]
+def programs_of_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> list[str]:
+    """The programs whose thumbnails the run materialized (one for a partition run, many for a range)."""
+    return thumbnail_programs(materialized_by_run(run, instance))
 
 
 def products_requests(programs: list[str], order: list[str], upstream_run_id: str) -> list[dg.RunRequest]:
@@ -83,11 +86,8 @@ def products_requests(programs: list[str], order: list[str], upstream_run_id: st
     requests = []
     for span in program_spans(ordered, position, CELLS_PER_RUN):
         first, last = span[0], span[-1]
-        if first == last:
-            requests.append(dg.RunRequest(run_key=f"{first}|{upstream_run_id}", partition_key=first, tags=tags))
-        else:
-            requests.append(dg.RunRequest(run_key=f"{first}..{last}|{upstream_run_id}",
-                                          tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last}))
+        where = first if first == last else f"{first}..{last}"
+        requests.append(partition_run_request(f"{where}|{upstream_run_id}", first, last, tags))
     return requests
 
 
@@ -103,13 +103,14 @@ def products_requests(programs: list[str], order: list[str], upstream_run_id: st
 def program_products(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
     """Request program_products_job for the programs of a successful preview run that lack their products."""
     run = context.dagster_run
-    programs = programs_of_run(run, context.instance)
+    made = materialized_by_run(run, context.instance)  # one read of the run's events
+    programs = thumbnail_programs(made)
     if not programs:
         return dg.SkipReason(f"run {run.run_id} ({run.job_name}) materialized no program's thumbnails")
     if makes_its_own_program_products(run, context.instance):
         return dg.SkipReason(f"run {run.run_id} belongs to a backfill that makes the program products itself")
-    made = products_made_by_run(run, context.instance)
-    programs = [p for p in programs if p not in made]
+    made_itself = made[PROPOSAL_THUMBNAIL] & made[PREVIEW_GALLERY]
+    programs = [p for p in programs if p not in made_itself]
     if not programs:
         return dg.SkipReason(f"run {run.run_id} made the proposal thumbnail and gallery of its programs itself")
     # Runs of other instruments of the same batch finish one after the other: one waiting run per program.

@@ -358,7 +358,7 @@ def test_code_version_follows_the_rendering_code(tmp_path: Path) -> None:
     import shutil
 
     from jwql_dagster.previews import assets
-    from jwql_dagster.previews.assets import PREVIEW_CODE_VERSION, render_code_version
+    from jwql_dagster.previews.version import PREVIEW_CODE_VERSION, render_code_version
 
     folder = Path(assets.__file__).parent
     for name in ("render.py", "frame.py", "fits_io.py", "mosaic.py", "worker.py"):
