@@ -137,7 +137,9 @@ def test_gallery_to_file_page_where_hover_shows_a_pixel_value(server, page, tmp_
     page.goto(f"{url}/programs/{P1}")
     tile = page.locator(f'.tile[data-stem="{stem}"]')
     expect(tile.locator("img")).to_be_visible()
-    assert tile.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # visible is layout only: wait (as expect does) until the JPEG itself has loaded and decoded
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=tile.locator("img").element_handle(),
+                           timeout=15_000)
     expect(page.locator(".tile.failed")).to_have_count(4)
     page.screenshot(path=str(tmp_path / "01-gallery.png"), full_page=True)
     tile.locator("a.open").click()
