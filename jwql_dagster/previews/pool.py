@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Sequence
 
 from jwql_dagster.previews.plan import MOSAIC_PRODUCT, PRODUCT
 from jwql_dagster.previews.worker import RenderOutcome, RenderTask, run_task
@@ -51,8 +51,10 @@ def execute_tasks(
     """Yield outcomes as tasks finish: in this process for one worker, else in a process pool.
 
     A worker that dies (killed, out of memory, a crash in a C library) breaks the whole pool,
-    and every unfinished task with it. Those tasks are then run again one per fresh process,
-    so only the culprit ends up as a failure record and the other files are still rendered.
+    and every unfinished task with it. Those tasks get one more pool of the same size: a kill
+    from outside (the OOM killer, an operator) does not come back, so they render at full speed.
+    Only tasks whose second pool broke too are then run one per fresh process, so a file that
+    crashes its worker every time ends up as the only failure record and the others are rendered.
     """
     # Daemonic processes (e.g. some Celery worker pools) may not start children: render in-process there.
     if workers <= 1 or len(tasks) <= 1 or multiprocessing.current_process().daemon:
@@ -60,6 +62,23 @@ def execute_tasks(
             yield fn(task)
         return
     ctx = _pool_context()
+    orphans = yield from _pooled(tasks, workers, ctx, fn)
+    if orphans:
+        orphans = yield from _pooled(orphans, workers, ctx, fn)
+    for task in orphans:  # isolate: one process per task, so a crash takes only its own file
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as single:
+            try:
+                yield single.submit(fn, task).result()
+            except BrokenProcessPool as exc:
+                yield RenderOutcome(task.kind, task.name, error_type="WorkerDied",
+                                    reason=f"the rendering process died ({exc or 'killed or out of memory'})")
+
+
+def _pooled(tasks: Sequence[RenderTask], workers: int, ctx: multiprocessing.context.BaseContext,
+            fn: Callable[[RenderTask], RenderOutcome]) -> Generator[RenderOutcome, None, list[RenderTask]]:
+    """Yield the outcomes of one pool over ``tasks``; return the tasks a broken pool left unfinished."""
+    if not tasks:
+        return []
     orphans: list[RenderTask] = []
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         futures: dict[Future[RenderOutcome], RenderTask] = {pool.submit(fn, t): t for t in tasks}
@@ -77,13 +96,7 @@ def execute_tasks(
             # instead of rendering all of them before the pool's exit returns.
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    for task in orphans:  # isolate: one process per task, so a crash takes only its own file
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as single:
-            try:
-                yield single.submit(fn, task).result()
-            except BrokenProcessPool as exc:
-                yield RenderOutcome(task.kind, task.name, error_type="WorkerDied",
-                                    reason=f"the rendering process died ({exc or 'killed or out of memory'})")
+    return orphans
 
 
 def progress_line(i: int, n: int, outcome: RenderOutcome) -> str:

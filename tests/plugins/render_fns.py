@@ -21,3 +21,16 @@ def slow_marker(task: RenderTask) -> RenderOutcome:
     time.sleep(0.5)
     Path(task.preview_dir, f"{task.name}.ran").write_text("x")
     return RenderOutcome(task.kind, task.name)
+
+
+def killed_once(task: RenderTask) -> RenderOutcome:
+    """The first task to run dies as a SIGKILLed worker would, once (a marker file remembers); every task
+    that succeeds records the pid of the process that ran it."""
+    marker = Path(task.preview_dir, "killed")
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        time.sleep(0.2)  # long enough that both workers of a pool take tasks
+        Path(task.preview_dir, f"{task.name}.pid").write_text(str(os.getpid()))
+        return RenderOutcome(task.kind, task.name, previews=[f"{task.name}.jpg"])
+    os._exit(9)

@@ -142,6 +142,21 @@ def test_a_dying_worker_fails_only_its_own_file() -> None:
     assert outcomes["crash"].error_type == "WorkerDied"
 
 
+def test_files_of_a_pool_broken_by_one_kill_render_again_in_parallel(tmp_path: Path) -> None:
+    """A worker killed from outside (not by its file) costs no file, and the unfinished files render in a
+    new pool of the same size, not one process each (issue 20's recovery on a slow machine)."""
+    from jwql_dagster.previews.worker import RenderTask
+    from jwql_dagster.previews.pool import execute_tasks
+    from tests.plugins.render_fns import killed_once
+
+    tasks = [RenderTask("file", f"f{i:02d}", [f"/x/f{i:02d}.fits"], str(tmp_path), None) for i in range(8)]
+    outcomes = list(execute_tasks(tasks, 2, fn=killed_once))
+    assert sorted(o.name for o in outcomes) == [t.name for t in tasks]
+    assert all(o.ok for o in outcomes), [o for o in outcomes if not o.ok]
+    pids = {p.read_text() for p in tmp_path.glob("*.pid")}
+    assert len(pids) <= 2, f"{len(pids)} processes rendered 8 files: the orphans were isolated one per process"
+
+
 def test_closing_the_pool_early_does_not_render_every_queued_file(tmp_path: Path) -> None:
     """A terminated run (interrupt inside the generator) must not wait for all queued files to render."""
     from jwql_dagster.previews.worker import RenderTask
