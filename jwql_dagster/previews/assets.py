@@ -30,6 +30,7 @@ from jwql_dagster.partitions import (
 from jwql_dagster.previews.checks import preview_coverage
 from jwql_dagster.previews.jobs import (
     ARCHIVE_FILES,
+    PRODUCTS_CURRENT,
     PREVIEW_GALLERY,
     PREVIEW_IMAGES,
     PROPOSAL_THUMBNAIL,
@@ -56,6 +57,7 @@ from jwql_dagster.previews.products import (
     gallery_path,
     make_gallery,
     make_proposal_thumbnail,
+    products_current,
     program_area,
 )
 from jwql_dagster.previews.version import PREVIEW_CODE_VERSION
@@ -225,6 +227,9 @@ def preview_assets(
     if failed:
         common["failures"] = failure_table(failed)
 
+    # Programs whose cells here changed nothing and whose gallery is newer than all their images keep their products.
+    changed = {c.program for c in cells if config.overwrite or c.outcomes or c.removal.total}
+    current = [p for p in programs if p not in changed and products_current(archive, p)]
     one = cells[0] if len(cells) == 1 else None
     yield dg.MaterializeResult(
         asset_key=PREVIEW_IMAGES,
@@ -236,10 +241,14 @@ def preview_assets(
         asset_key=THUMBNAILS,
         metadata={**common, **({"output_folder": dg.MetadataValue.path(str(one.thumbnail_dir))} if one else {}),
                   "thumbnails_written": dg.MetadataValue.int(sum(len(o.thumbnails) for o in made)),
-                  "thumbnails_removed": dg.MetadataValue.int(sum(len(c.removal.thumbnails) for c in cells))},
+                  "thumbnails_removed": dg.MetadataValue.int(sum(len(c.removal.thumbnails) for c in cells)),
+                  PRODUCTS_CURRENT: dg.MetadataValue.json(current)},
     )
+    if current:
+        context.log.info(f"program products up to date (nothing rendered or removed): "
+                         f"{', '.join(current[:MAX_LISTED])}{' ...' if len(current) > MAX_LISTED else ''}")
     # After the thumbnails' materializations, so the UI never shows the program products older than them.
-    make_program_products(context, archive, db, options, programs)
+    make_program_products(context, archive, db, options, [p for p in programs if p not in current])
 
 
 # ---------------------------------------------------------------- program-level products
@@ -330,6 +339,8 @@ def make_program_products(context: dg.AssetExecutionContext, archive: ArchiveFil
                                                   metadata=_proposal_thumbnail_metadata(thumb, archive, options)))
         context.log_event(dg.AssetMaterialization(asset_key=PREVIEW_GALLERY, partition=program,
                                                   metadata=_gallery_metadata(page)))
+    if not programs:
+        return
     done = len(programs) - len(failed)
     context.log.info(f"program products: {done} gallery page(s) and {made} proposal thumbnail(s) written for "
                      f"{', '.join(programs[:MAX_LISTED])}{' ...' if len(programs) > MAX_LISTED else ''}")

@@ -12,6 +12,8 @@ PREVIEW_IMAGES = dg.AssetKey("preview_images")
 THUMBNAILS = dg.AssetKey("thumbnails")
 PROPOSAL_THUMBNAIL = dg.AssetKey("proposal_thumbnail")
 PREVIEW_GALLERY = dg.AssetKey("preview_gallery")
+#: Metadata of a preview run's thumbnails: programs whose proposal thumbnail and gallery were up to date (not remade).
+PRODUCTS_CURRENT = "program_products_current"
 
 preview_partition_job = dg.define_asset_job(
     "preview_partition_job",

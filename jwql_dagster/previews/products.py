@@ -76,6 +76,24 @@ def program_area(archive: ArchiveFilesystem, program: str) -> str:
     return "public" if public and not proprietary else "proprietary"
 
 
+def products_current(archive: ArchiveFilesystem, program: str) -> bool:
+    """Whether the program's gallery page is newer than every preview and thumbnail of the program and its
+    proposal thumbnail exists (when it has thumbnails): a run that rendered and removed nothing need not
+    write them again (a no-op run of an up-to-date partition, a backfill over a rendered archive)."""
+    page = gallery_path(archive, program)
+    thumbs = Path(archive.safe_output_path(archive.thumbnail_root, program))
+    previews = Path(archive.safe_output_path(archive.preview_root, program))
+    try:
+        written = page.stat().st_mtime
+        newest = max((entry.stat().st_mtime for folder in (previews, thumbs) if folder.is_dir()
+                      for entry in os.scandir(folder) if entry.is_file()), default=0.0)
+        if not (thumbs / f"{program}.thumb").exists() and choose_proposal_thumbnail(thumbs) is not None:
+            return False
+    except OSError:
+        return False
+    return newest <= written
+
+
 def make_proposal_thumbnail(archive: ArchiveFilesystem, program: str) -> ProposalThumbnail:
     """Copy the thumbnail that stands for the program to $JWQL_THUMBNAIL_ROOT/jw<PPPPP>/jw<PPPPP>.thumb."""
     folder = Path(archive.safe_output_path(archive.thumbnail_root, program))

@@ -3,8 +3,8 @@
 A preview run makes the proposal thumbnail and gallery of each of its programs at its end
 (previews/products.py) and reports them as materializations, so a sensor-driven ingest needs no
 second run per batch. This sensor looks at each successful preview run and asks for the products
-only of programs the run did not make them for (a run of older code, or a program whose gallery
-could not be written), in one run per span of consecutive programs (a partition range), never one
+only of programs the run did not make them for nor found up to date (a run of older code, or a
+program whose gallery could not be written), in one run per span of consecutive programs (a partition range), never one
 run per program. A program whose products run is still queued is not asked again, and a backfill
 that includes the program products ("Materialize all") makes them itself.
 """
@@ -20,7 +20,13 @@ from jwql_dagster.partitions import (
     partition_run_request,
     split_program_instrument,
 )
-from jwql_dagster.previews.jobs import PREVIEW_GALLERY, PROPOSAL_THUMBNAIL, THUMBNAILS, program_products_job
+from jwql_dagster.previews.jobs import (
+    PREVIEW_GALLERY,
+    PRODUCTS_CURRENT,
+    PROPOSAL_THUMBNAIL,
+    THUMBNAILS,
+    program_products_job,
+)
 
 BACKFILL_TAG = "dagster/backfill"
 PARTITION_TAG = "dagster/partition"
@@ -54,7 +60,8 @@ def waiting_programs(instance: dg.DagsterInstance, programs: list[str]) -> set[s
 
 
 def materialized_by_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> dict[dg.AssetKey, set[str]]:
-    """{asset key: partitions} the run materialized, for thumbnails and the two program products."""
+    """{asset key: partitions} the run materialized, for thumbnails and the two program products; a program
+    whose products the run found up to date (``PRODUCTS_CURRENT`` of its thumbnails) counts as made."""
     out: dict[dg.AssetKey, set[str]] = {THUMBNAILS: set(), PROPOSAL_THUMBNAIL: set(), PREVIEW_GALLERY: set()}
     if run.asset_selection and THUMBNAILS not in run.asset_selection:
         return out  # a run of other assets: no need to read its events
@@ -63,6 +70,11 @@ def materialized_by_run(run: dg.DagsterRun, instance: dg.DagsterInstance) -> dic
         event = record.event_log_entry.dagster_event
         if event is not None and event.asset_key in out and event.partition:
             out[event.asset_key].add(event.partition)
+            if event.asset_key == THUMBNAILS:
+                current = event.step_materialization_data.materialization.metadata.get(PRODUCTS_CURRENT)
+                for program in (current.value if current is not None else None) or []:
+                    out[PROPOSAL_THUMBNAIL].add(program)
+                    out[PREVIEW_GALLERY].add(program)
     return out
 
 

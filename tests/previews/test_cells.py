@@ -105,6 +105,44 @@ def test_a_preview_run_makes_its_programs_products_itself(two_programs) -> None:
     assert isinstance(program_products(_success_context(instance, result.run_id)), dg.SkipReason)
 
 
+def test_a_run_that_changes_nothing_keeps_the_program_products(two_programs) -> None:
+    """A no-op run (nothing rendered or removed) neither rewrites nor re-reports a program's products, and the
+    sensor asks for none; a gallery older than an image of its program, or missing, is made again."""
+    import os
+
+    from jwql_dagster.previews.sensors import program_products
+
+    settings, resources, instance = two_programs
+
+    def current_of(result) -> list[str]:
+        return next(m.metadata for m in result.asset_materializations_for_node("preview_assets")
+                    if m.asset_key == dg.AssetKey("thumbnails"))["program_products_current"].value
+
+    def reported(result) -> list[str]:
+        return [e.dagster_event.asset_key.to_user_string() for e in instance.all_logs(result.run_id)
+                if e.dagster_event and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"]
+
+    _range_run(resources, instance)
+    page = settings.output_root / "previews" / A / "index.html"
+    os.utime(page, (page.stat().st_mtime + 3600,) * 2)  # a rewrite of the page now shows in its mtime
+    before = page.stat().st_mtime
+
+    again = _range_run(resources, instance)  # B has a broken file: its failure is a change each run
+    assert page.stat().st_mtime == before
+    assert current_of(again) == [A]
+    assert reported(again).count("preview_gallery") == 1 and reported(again).count("proposal_thumbnail") == 1
+    assert isinstance(program_products(_success_context(instance, again.run_id)), dg.SkipReason)
+
+    newer = next((settings.thumbnail_root / A).glob("*_integ0.thumb"))
+    os.utime(newer, (before + 60,) * 2)  # an image newer than the page (written outside a run)
+    third = _range_run(resources, instance)
+    assert current_of(third) == [] and page.stat().st_mtime != before  # written again
+
+    page.unlink()  # a missing page is made again
+    fourth = _range_run(resources, instance)
+    assert current_of(fourth) == [] and page.is_file()
+
+
 @pytest.fixture
 def galleries_fail_for(monkeypatch):
     """Make writing the gallery of the given programs fail as a full disk would."""
