@@ -1,6 +1,6 @@
-"""Browser tests of the Dagster UI: one `dagster dev` on a small demo archive per session, driven by Chromium.
+"""Browser tests of the Dagster UI: one `dagster dev` on a small demo archive for the package, driven by Chromium.
 
-The session fixture ``dagster_ui`` builds a synthetic archive (2 programs, small), registers
+The package fixture ``dagster_ui`` builds a synthetic archive (2 programs, small), registers
 its programs, records the file inventory (``archive_files``) of every cell, starts
 ``dagster dev`` on a free port with its own DAGSTER_HOME/JWQL_HOME under a temporary folder,
 waits until the code location is loaded and always stops the whole process group at the end.
@@ -148,9 +148,10 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoInstance]:
-    """A `dagster dev` on a fresh demo archive; stopped (whole process group) at the end of the session."""
+    """A `dagster dev` on a fresh demo archive; stopped (whole process group) after the package's last test,
+    so its webserver, daemon and code server do not poll on through the later (timed) production tests."""
     _require_browser()
     home = tmp_path_factory.mktemp("e2e-home")
     archive = home / "archive"

@@ -13,8 +13,14 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.e2e.conftest import REPO
 from tests.e2e.support import DemoInstance, Ui
+
+# A browser test on the package's one `dagster dev` (tests/e2e/conftest.py): it runs with the other
+# browser tests, after the fast ones, instead of starting a `dagster dev` of its own in an xdist worker.
+pytestmark = pytest.mark.e2e
 
 SCRIPT = r"""
 import sys
