@@ -58,8 +58,8 @@ ui: install
 
 # The whole suite on $(PYTHON), then the compat tests on every other supported Python of 3.11-3.13 found
 # here, each in its own venv (.venv-3.12, ...). pytest's "no tests ran" (exit 5) fails.
-# The venvs are made side by side first (pip installs are single-threaded: 3 at once on 2 cores take
-# about half the time of one after another). The fast tests run in two processes (pytest-xdist; each
+# The venvs are made side by side first, and the other Pythons' compat tests run side by side at the end
+# (each is mostly one process; --output-sync keeps each one's output together). The fast tests run in two processes (pytest-xdist; each
 # test has its own folders, databases and ports); the slow ones (whole deployments with time limits, a
 # browser) one at a time after them.
 # Why only the compat tests (`-m compat`, listed in tests/conftest.py COMPAT_TESTS) on the other Pythons:
@@ -84,14 +84,15 @@ test:
 	@$(BIN)/python -m pytest $(SLOW_TESTS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no slow tests; failing"; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi
-	@for v in $(OTHER_PYTHONS); do \
-	  echo "== compat tests on Python $$v"; \
-	  $(MAKE) --no-print-directory test-compat PYVERSION=$$v VENV=.venv-$$v || exit $$?; \
-	done
+	@$(if $(OTHER_PYTHONS),$(MAKE) --no-print-directory -j 2 --output-sync=recurse $(addprefix test-python-,$(OTHER_PYTHONS)))
 
-# The venv of another Python (.venv-3.12, ...), for `make test`.
+# The venv of another Python (.venv-3.12, ...) and its compat tests, for `make test`.
 install-python-%:
 	@$(MAKE) --no-print-directory install PYVERSION=$* VENV=.venv-$*
+
+test-python-%:
+	@echo "== compat tests on Python $*"
+	@$(MAKE) --no-print-directory test-compat PYVERSION=$* VENV=.venv-$*
 
 test-fast: install
 	@$(BIN)/python -m pytest -q $(FAST_TESTS); rc=$$?; \
