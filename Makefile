@@ -58,10 +58,11 @@ ui: install
 
 # The whole suite on $(PYTHON), then the compat tests on every other supported Python of 3.11-3.13 found
 # here, each in its own venv (.venv-3.12, ...). pytest's "no tests ran" (exit 5) fails.
-# The venvs are made side by side first, and the other Pythons' compat tests run side by side at the end
-# (each is mostly one process; --output-sync keeps each one's output together). The fast tests run in two processes (pytest-xdist; each
-# test has its own folders, databases and ports); the slow ones (whole deployments with time limits, a
-# browser) one at a time after them.
+# The venvs are made side by side first (three in 4.5 min here, one alone took 1.8 min), and the other
+# Pythons' compat tests run side by side at the end (each is mostly one process: 71 s for both instead of
+# 131 s; --output-sync keeps each one's output together). The fast tests run in two processes
+# (pytest-xdist; each test has its own folders, databases and ports); the slow ones (whole deployments
+# with time limits, a browser) one at a time after them.
 # Why only the compat tests (`-m compat`, listed in tests/conftest.py COMPAT_TESTS) on the other Pythons:
 # what differs between Python versions is syntax and the stdlib, the wheels of the pinned dependencies,
 # and multiprocessing's start methods. The compat set imports every module of the package in a fresh
