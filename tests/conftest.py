@@ -50,6 +50,9 @@ COMPAT_TESTS = (
     "tests/previews/test_pool.py::test_kill_minus_9_leaves_no_partial_jpeg",
     "tests/previews/test_pool.py::test_a_dying_worker_fails_only_its_own_file",
     "tests/previews/test_pool.py::test_render_processes_start_with_the_renderer_already_imported",
+    # the local run launcher's worker checks (fork-server processes, /proc)
+    "tests/test_run_launcher.py::test_a_fork_server_child_counts_as_a_worker_other_processes_do_not",
+    "tests/test_run_launcher.py::test_health_follows_the_worker_process",
     # the sensor's tick (cursor, run requests) and the quicklook web app
     "tests/archive/test_sensors.py::test_new_file_in_old_program_and_new_program",
     "tests/web/test_pages.py::test_program_gallery_groups_by_exposure_with_every_preview_and_failure_badges",
