@@ -17,8 +17,8 @@ when its worker exits without finishing it (SIGKILL, out of memory), and run mon
 daemon was restarting is failed too. Terminate (the UI's button, from the webserver's process)
 interrupts the worker with SIGINT, which is what Dagster's own termination does inside it.
 
-Runs of a code location in another Python, a container image or on another host are launched
-by Dagster's default launcher, unchanged. Opt out by setting your own ``run_launcher`` in
+Runs of a code location in another Python, a container image or on another host, and every run
+on a system without /proc (not Linux), are launched by Dagster's default launcher, unchanged. Opt out by setting your own ``run_launcher`` in
 dagster.yaml (instance_config.py then leaves it alone).
 """
 
@@ -114,6 +114,9 @@ class WarmRunLauncher(DefaultRunLauncher):
         """Whether this run's worker can be forked here: its code location runs in this Python, on no image."""
         origin = run.job_code_origin
         if origin is None or run.remote_job_origin is None:
+            return False
+        # The worker checks read /proc (Linux); elsewhere, or without a fork server, Dagster's launcher runs it.
+        if not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods():
             return False
         repo = origin.repository_origin
         if repo.container_image or not repo.executable_path:

@@ -205,3 +205,29 @@ def test_edited_code_runs_after_reload_definitions(probe: Probe) -> None:
     status, _ = _wait_status(probe, run_id, timeout=180)
     assert status == "SUCCESS", probe.messages(run_id)
     assert probe.started(run_id)[2] == "two"  # not the code the fork server saw first
+
+
+def _run_of(executable: str, image: str | None = None):
+    from dagster import DagsterRun
+    from dagster._core.code_pointer import ModuleCodePointer
+    from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+    from dagster._core.remote_origin import (
+        GrpcServerCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+
+    repo = RepositoryPythonOrigin(executable_path=executable, code_pointer=ModuleCodePointer("m", "defs", None),
+                                  container_image=image)
+    remote = RemoteJobOrigin(RemoteRepositoryOrigin(GrpcServerCodeLocationOrigin(host="h", port=1, location_name="l"),
+                                                    "__repository__"), "probe_job")
+    return DagsterRun(job_name="probe_job", run_id="r", job_code_origin=JobPythonOrigin("probe_job", repo),
+                      remote_job_origin=remote)
+
+
+def test_only_runs_of_this_python_on_linux_are_forked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert WarmRunLauncher.forks(_run_of(sys.executable))
+    assert not WarmRunLauncher.forks(_run_of("/usr/bin/true"))  # the code location's own Python: Dagster's way
+    assert not WarmRunLauncher.forks(_run_of(sys.executable, image="jwql:1"))
+    monkeypatch.setattr(sys, "platform", "darwin")  # no /proc for the worker checks
+    assert not WarmRunLauncher.forks(_run_of(sys.executable))
